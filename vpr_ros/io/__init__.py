@@ -1,0 +1,1 @@
+"""Readers and writers of image/pose data: ROS image encodings, VG folders, rosbags."""

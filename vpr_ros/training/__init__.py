@@ -1,0 +1,1 @@
+"""Training of query networks (AsymVPR asymmetric training, D2-VPR distillation). No ROS."""
