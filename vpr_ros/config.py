@@ -1,0 +1,78 @@
+"""Settings of the nodes, one dataclass each: the single definition of every parameter.
+
+config/*.yaml holds the same fields under ``node_name: ros__parameters:``; the nodes declare
+them from these dataclasses (vpr_ros.nodes.params) and the CLIs map onto them too.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Type, TypeVar
+
+T = TypeVar('T')
+
+
+@dataclasses.dataclass
+class QueryEncoderConfig:
+    """query_encoder: camera images in, descriptors out."""
+
+    image_topic: str = 'camera/image_raw'             # sensor_msgs/Image ('' disables)
+    compressed_topic: str = 'camera/image_raw/compressed'  # sensor_msgs/CompressedImage ('' off)
+    descriptor_topic: str = 'vpr/descriptor'
+    model: str = 'mobilenetv3_small'                  # registered model name (vpr-ros profile)
+    checkpoint: str = ''                              # trained query network (overrides model)
+    backend: str = 'torch'                            # torch | onnxruntime
+    threads: int = 0                                  # intra-op threads; 0 = library default
+    input_size: List[int] = dataclasses.field(default_factory=list)  # [h, w]; [] = model default
+    map_path: str = ''                                # if set, refuse a checkpoint incompatible with it
+
+
+@dataclasses.dataclass
+class GalleryServerConfig:
+    """gallery_server: serves the map store."""
+
+    map_path: str = ''                                # map directory (vpr-ros build-map)
+    default_k: int = 10
+    frame_id: str = 'map'
+    image_model: str = ''                             # encodes keyframes sent as images ('' = refuse)
+    image_checkpoint: str = ''
+    autosave: bool = True                             # save after every successful add/merge
+    dedup_radius_m: float = 2.0                       # geographic de-duplication of keyframes
+    dedup_yaw_deg: float = 30.0
+    dedup_similarity: float = 0.9
+
+
+@dataclasses.dataclass
+class MatcherConfig:
+    """matcher: descriptors in, place matches and pose priors out."""
+
+    map_path: str = ''
+    descriptor_topic: str = 'vpr/descriptor'
+    match_topic: str = 'vpr/match'
+    pose_topic: str = 'vpr/pose_prior'                # PoseWithCovarianceStamped (robot_localization pose0)
+    frame_id: str = 'map'
+    top_k: int = 10
+    temperature: float = 0.02                         # softmax temperature over cosine scores
+    cluster_radius_m: float = 10.0                    # candidates this close to the best agree with it
+    min_confidence: float = 0.5                       # below: match published with localized=false
+    publish_unlocalized_prior: bool = False           # publish a pose prior even when not localized
+    base_position_std_m: float = 2.0                  # floor of the prior's position std
+    base_yaw_std_rad: float = 0.2                     # floor of the prior's yaw std
+    map_reload_period_s: float = 2.0                  # how often to check the map for a new version
+
+
+def field_defaults(cls: Type[T]) -> Dict[str, Any]:
+    """{field: default} of a settings dataclass."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        out[f.name] = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return out
+
+
+def from_dict(cls: Type[T], values: Dict[str, Any], strict: bool = True) -> T:
+    """Build ``cls`` from a dict, rejecting unknown keys (a typo in YAML is an error)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown and strict:
+        raise ValueError(f'unknown {cls.__name__} setting(s): {", ".join(unknown)}; '
+                         f'known: {", ".join(sorted(names))}')
+    return cls(**{k: v for k, v in values.items() if k in names})

@@ -1,0 +1,54 @@
+"""sensor_msgs <-> numpy, through cv_bridge where the ROS distro provides it, else OpenCV."""
+from __future__ import annotations
+
+import numpy as np
+
+from vpr_ros import imaging
+from vpr_ros.imaging import ImageDecodeError
+
+try:  # cv_bridge for ROS 2 ships with the distros, not on PyPI
+    from cv_bridge import CvBridge, CvBridgeError
+    _BRIDGE = CvBridge()
+except ImportError:  # pragma: no cover - depends on the machine
+    _BRIDGE = None
+
+
+def image_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image -> uint8 RGB (H,W,3); ImageDecodeError explains a bad image."""
+    if msg.height == 0 or msg.width == 0:
+        raise ImageDecodeError(f'zero-size image ({msg.width}x{msg.height})')
+    if msg.encoding.lower() not in imaging.RAW_ENCODINGS:
+        raise ImageDecodeError(f'unsupported encoding {msg.encoding!r}; supported: '
+                               f'{", ".join(imaging.RAW_ENCODINGS)} and CompressedImage jpeg/png')
+    if _BRIDGE is not None:
+        try:
+            return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding='rgb8'))
+        except (CvBridgeError, TypeError, ValueError) as exc:
+            raise ImageDecodeError(f'cv_bridge: {exc}') from None
+    return imaging.decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+
+
+def compressed_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB (H,W,3)."""
+    return imaging.decode_compressed(msg.format, msg.data)
+
+
+def rgb_to_image(rgb: np.ndarray, encoding: str = 'rgb8', msg_type=None):
+    """uint8 RGB -> sensor_msgs/Image in ``encoding`` (for publishers, tests and replay)."""
+    from sensor_msgs.msg import Image
+    msg = (msg_type or Image)()
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = encoding
+    data = imaging.encode_raw(rgb, encoding)
+    msg.step = len(data) // msg.height
+    msg.data = data
+    return msg
+
+
+def rgb_to_compressed(rgb: np.ndarray, fmt: str = 'jpeg'):
+    """uint8 RGB -> sensor_msgs/CompressedImage."""
+    from sensor_msgs.msg import CompressedImage
+    msg = CompressedImage()
+    msg.format = fmt
+    msg.data = imaging.encode_compressed(rgb, fmt)
+    return msg

@@ -1,0 +1,183 @@
+"""gallery_server node: serves the map store (query, add keyframes, save, merge, info).
+
+A map that cannot be loaded (missing directory, corrupt files, wrong model) is logged and every
+service answers with the reason; setting the ``map_path`` parameter loads another map without
+a restart. Mutating services run one at a time and are all-or-nothing.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rcl_interfaces.msg import SetParametersResult
+
+from vpr_ros.config import GalleryServerConfig
+from vpr_ros.msg import MapInfo
+from vpr_ros.nodes.map_messages import candidates_from_store, map_info_from_store
+from vpr_ros.nodes.params import declare_config
+from vpr_ros.nodes.qos import latched_qos
+from vpr_ros.nodes.runner import run_node
+from vpr_ros.nodes.keyframes import keyframes_to_places
+from vpr_ros.srv import AddPlaces, GetMapInfo, MergeMap, QueryMap, SaveMap
+
+MAX_K = 1000
+
+
+class GalleryServerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('gallery_server', **kwargs)
+        self.cfg = declare_config(self, GalleryServerConfig)
+        self.store = None
+        self.load_error = 'no map_path parameter set'
+        self._image_encoder = None
+        group = MutuallyExclusiveCallbackGroup()
+        self.info_pub = self.create_publisher(MapInfo, 'vpr/map_info', latched_qos())
+        self.create_service(QueryMap, 'vpr/query_map', self._query_cb, callback_group=group)
+        self.create_service(AddPlaces, 'vpr/add_places', self._add_cb, callback_group=group)
+        self.create_service(SaveMap, 'vpr/save_map', self._save_cb, callback_group=group)
+        self.create_service(GetMapInfo, 'vpr/get_map_info', self._info_cb, callback_group=group)
+        self.create_service(MergeMap, 'vpr/merge_map', self._merge_cb, callback_group=group)
+        self._load(self.cfg.map_path)
+        self.add_on_set_parameters_callback(self._on_params)
+
+    # -- map loading ---------------------------------------------------------------------
+    def _load(self, path: str) -> bool:
+        from vpr_ros.mapstore import MapStore
+        if not path:
+            self.store, self.load_error = None, 'no map_path parameter set'
+            self.get_logger().error('no map loaded: set the map_path parameter')
+            return False
+        try:
+            store = MapStore.open(path, writable=True)
+        except Exception as exc:  # any reason a map cannot load is reported, never fatal
+            self.store, self.load_error = None, f'cannot load map {path!r}: {exc}'
+            self.get_logger().error(self.load_error)
+            return False
+        self.store, self.load_error = store, ''
+        self.get_logger().info(f'serving map {path}: {store.num_places} places, encoder '
+                               f'{store.encoder} ({store.dim}-d), index {store.index_type}')
+        self._publish_info()
+        return True
+
+    def _on_params(self, params):
+        for p in params:
+            if p.name == 'map_path' and p.type_ == Parameter.Type.STRING:
+                self.cfg.map_path = p.value
+                self._load(p.value)
+        return SetParametersResult(successful=True)
+
+    def _publish_info(self) -> None:
+        if self.store is not None:
+            self.info_pub.publish(map_info_from_store(self.store))
+
+    def _fail(self, resp, message: str):
+        resp.success = False
+        resp.message = message
+        self.get_logger().warning(message)
+        return resp
+
+    # -- services ------------------------------------------------------------------------
+    def _query_cb(self, req, resp):
+        if self.store is None:
+            return self._fail(resp, self.load_error)
+        q = np.asarray(req.descriptor, dtype=np.float32)
+        if req.encoder and req.encoder != self.store.encoder:
+            return self._fail(resp, f'descriptor is for encoder {req.encoder!r}, the map was '
+                                    f'built by {self.store.encoder!r}')
+        if q.size != self.store.dim:
+            return self._fail(resp, f'descriptor has {q.size} values, the map expects '
+                                    f'{self.store.dim} ({self.store.encoder})')
+        if not np.all(np.isfinite(q)):
+            return self._fail(resp, 'descriptor contains NaN or infinite values')
+        k = int(req.k) or self.cfg.default_k
+        if k > MAX_K:
+            return self._fail(resp, f'k={k} is larger than the maximum {MAX_K}')
+        scores, ids = self.store.search(q[None], k)
+        valid = ids[0] >= 0
+        resp.candidates = candidates_from_store(self.store, ids[0][valid], scores[0][valid])
+        resp.success, resp.message = True, f'{len(resp.candidates)} candidates'
+        return resp
+
+    def _add_cb(self, req, resp):
+        if self.store is None:
+            return self._fail(resp, self.load_error)
+        if not req.keyframes:
+            return self._fail(resp, 'no keyframes in the request')
+        try:
+            descs, places = keyframes_to_places(req.keyframes, self.store, self.cfg,
+                                                self._encode_image)
+            dedup = self._dedup_config() if req.deduplicate else None
+            added, skipped = self.store.add(descs, places, dedup=dedup)
+            if self.cfg.autosave:
+                self.store.save()
+        except Exception as exc:  # refused as a whole; the store rolls back its own state
+            return self._fail(resp, f'keyframes refused, nothing written: {exc}')
+        resp.place_ids = [int(i) for i in added]
+        resp.num_added, resp.num_skipped = len(added), int(skipped)
+        resp.success, resp.message = True, f'added {len(added)}, skipped {skipped} duplicates'
+        self._publish_info()
+        return resp
+
+    def _save_cb(self, req, resp):
+        if self.store is None:
+            return self._fail(resp, self.load_error)
+        try:
+            self.store.save(req.path or None)
+        except Exception as exc:
+            return self._fail(resp, f'save failed, previous version kept: {exc}')
+        resp.success, resp.message = True, f'saved {req.path or self.store.path}'
+        resp.num_places, resp.version = int(self.store.num_places), str(self.store.version)
+        self._publish_info()
+        return resp
+
+    def _info_cb(self, _req, resp):
+        if self.store is None:
+            return self._fail(resp, self.load_error)
+        resp.info = map_info_from_store(self.store)
+        resp.success, resp.message = True, ''
+        return resp
+
+    def _merge_cb(self, req, resp):
+        if self.store is None:
+            return self._fail(resp, self.load_error)
+        try:
+            added, skipped = self.store.merge(
+                req.path, dedup=self._dedup_config() if req.deduplicate else None)
+            if self.cfg.autosave:
+                self.store.save()
+        except Exception as exc:
+            return self._fail(resp, f'merge of {req.path!r} refused, nothing written: {exc}')
+        resp.num_added, resp.num_skipped = int(added), int(skipped)
+        resp.success, resp.message = True, f'merged {added} places from {req.path}'
+        self._publish_info()
+        return resp
+
+    # -- helpers -------------------------------------------------------------------------
+    def _dedup_config(self):
+        from vpr_ros.mapstore import DedupConfig
+        return DedupConfig(radius_m=self.cfg.dedup_radius_m, yaw_deg=self.cfg.dedup_yaw_deg,
+                           similarity=self.cfg.dedup_similarity)
+
+    def _encode_image(self, rgb: np.ndarray) -> np.ndarray:
+        if not self.cfg.image_model and not self.cfg.image_checkpoint:
+            raise ValueError('keyframe has no descriptor and this server has no image_model '
+                             'to encode images')
+        if self._image_encoder is None:
+            from vpr_ros.models.runtime import load_encoder
+            self._image_encoder = load_encoder(model=self.cfg.image_model,
+                                               checkpoint=self.cfg.image_checkpoint)
+        if self._image_encoder.name != self.store.encoder:
+            raise ValueError(f'image_model {self._image_encoder.name!r} is not the map encoder '
+                             f'{self.store.encoder!r}')
+        return self._image_encoder.encode(rgb)[0]
+
+
+def main(args=None) -> None:
+    run_node(GalleryServerNode, args)
+
+
+if __name__ == '__main__':
+    main()

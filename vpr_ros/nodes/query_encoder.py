@@ -1,0 +1,110 @@
+"""query_encoder node: camera images in, query descriptors out.
+
+Image callbacks only park the newest frame in a one-slot mailbox; a worker thread decodes and
+encodes it. When frames arrive faster than inference, the frame waiting in the slot is replaced
+(and counted as dropped) so latency never queues up, and the executor stays free for other
+callbacks (parameters, services, stats).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+
+from vpr_ros.config import QueryEncoderConfig
+from vpr_ros.imaging import ImageDecodeError
+from vpr_ros.msg import Descriptor
+from vpr_ros.nodes.conversions import compressed_to_rgb, image_to_rgb
+from vpr_ros.nodes.params import declare_config
+from vpr_ros.nodes.runner import run_node
+from vpr_ros.query_pipeline import load_query_encoder
+
+
+class QueryEncoderNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('query_encoder', **kwargs)
+        self.cfg = declare_config(self, QueryEncoderConfig)
+        self.encoder = load_query_encoder(self.cfg)
+        self.get_logger().info(
+            f'query network {self.encoder.name} ({self.encoder.dim}-d, backend '
+            f'{self.cfg.backend}) ready')
+        self.pub = self.create_publisher(Descriptor, self.cfg.descriptor_topic, 10)
+        if self.cfg.image_topic:
+            self.create_subscription(Image, self.cfg.image_topic,
+                                     lambda m: self._offer(m, image_to_rgb),
+                                     qos_profile_sensor_data)
+        if self.cfg.compressed_topic:
+            self.create_subscription(CompressedImage, self.cfg.compressed_topic,
+                                     lambda m: self._offer(m, compressed_to_rgb),
+                                     qos_profile_sensor_data)
+        self.create_service(Trigger, '~/stats', self._stats_cb)
+        self.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
+                      'last_inference_ms': 0.0}
+        self._slot = None
+        self._cv = threading.Condition()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name='encoder', daemon=True)
+        self._worker.start()
+
+    def _offer(self, msg, decode) -> None:
+        with self._cv:
+            self.stats['received'] += 1
+            if self._slot is not None:
+                self.stats['dropped'] += 1
+            self._slot = (msg, decode)
+            self._cv.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._slot is not None or not self._running)
+                if not self._running:
+                    return
+                msg, decode = self._slot
+                self._slot = None
+            self._encode_and_publish(msg, decode)
+
+    def _encode_and_publish(self, msg, decode) -> None:
+        t0 = time.perf_counter()
+        try:
+            rgb = decode(msg)
+            desc = self.encoder.encode(rgb)[0]
+        except ImageDecodeError as exc:
+            self.stats['errors'] += 1
+            self.get_logger().error(f'dropping frame stamped {msg.header.stamp.sec}.'
+                                    f'{msg.header.stamp.nanosec:09d}: {exc}')
+            return
+        out = Descriptor()
+        out.header = msg.header
+        out.encoder = self.encoder.name
+        out.descriptor = desc.astype('float32').tolist()
+        out.inference_ms = (time.perf_counter() - t0) * 1e3
+        self.stats['encoded'] += 1
+        self.stats['last_inference_ms'] = round(out.inference_ms, 3)
+        self.pub.publish(out)
+
+    def _stats_cb(self, _req, resp):
+        resp.success = True
+        resp.message = json.dumps(self.stats)
+        return resp
+
+    def destroy_node(self):
+        with self._cv:
+            self._running = False
+            self._cv.notify()
+        self._worker.join(timeout=5.0)
+        return super().destroy_node()
+
+
+def main(args=None) -> None:
+    run_node(QueryEncoderNode, args)
+
+
+if __name__ == '__main__':
+    main()
