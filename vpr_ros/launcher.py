@@ -35,10 +35,13 @@ def share_dir() -> Path:
         return Path(__file__).resolve().parent.parent
 
 
-def node_command(executable: str, name: str, params_file: str, overrides: List[str]) -> List[str]:
+def node_command(executable: str, name: str, params_file: str, overrides: List[str],
+                 namespace: str = '') -> List[str]:
     """Command line that runs one node with its parameters, like launch_ros would."""
     cmd = [sys.executable, '-m', f'vpr_ros.nodes.{executable}', '--ros-args',
            '-r', f'__node:={name}', '--params-file', params_file]
+    if namespace:
+        cmd += ['-r', f'__ns:={namespace}']
     for o in overrides:
         cmd += ['-p', o]
     return cmd

@@ -1,0 +1,54 @@
+"""Builders of small maps and image sets for the node tests."""
+from __future__ import annotations
+
+import numpy as np
+import yaml
+
+
+def place_images(n: int, size=(120, 160), seed: int = 0):
+    """``n`` visually distinct RGB images (random blobs of colour on gradients)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    images = []
+    for _ in range(n):
+        img = np.zeros((h, w, 3), np.float32)
+        for c in range(3):
+            img[..., c] = rng.uniform(0, 255) * (xx / w) + rng.uniform(0, 255) * (yy / h)
+        for _ in range(6):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(8, 30)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 255, 3)
+        images.append(np.clip(img / 2, 0, 255).astype(np.uint8))
+    return images
+
+
+def build_test_map(path, model: str, input_size, images, spacing_m: float = 30.0):
+    """A map whose place i (at x = i * spacing) is image i, encoded by ``model``."""
+    from vpr_ros.mapstore import MapStore, PlaceRecord
+    from vpr_ros.models.runtime import load_encoder
+    enc = load_encoder(model=model, input_size=tuple(input_size))
+    descs = np.concatenate([enc.encode(img) for img in images])
+    store = MapStore.create(path, encoder=enc.name, dim=enc.dim, dtype='float32')
+    places = [PlaceRecord(x=i * spacing_m, y=0.0, yaw=0.0, robot_id='mapper', session='s0',
+                          source='test') for i in range(len(images))]
+    store.add(descs, places)
+    store.save()
+    return descs
+
+
+def write_params(path, model: str, input_size, map_path: str, **per_node) -> str:
+    """A localize.yaml for the tests (per_node: {'matcher': {...}} overrides)."""
+    params = {
+        'query_encoder': {'ros__parameters': {
+            'model': model, 'input_size': list(input_size), 'map_path': str(map_path),
+            'image_topic': 'camera/image_raw', 'compressed_topic': 'camera/image_raw/compressed',
+            'descriptor_topic': 'vpr/descriptor'}},
+        'gallery_server': {'ros__parameters': {'map_path': str(map_path), 'default_k': 5}},
+        'matcher': {'ros__parameters': {'map_path': str(map_path), 'top_k': 5,
+                                        'map_reload_period_s': 0.5}},
+    }
+    for node, values in per_node.items():
+        params[node]['ros__parameters'].update(values)
+    with open(path, 'w') as f:
+        yaml.safe_dump(params, f)
+    return str(path)
