@@ -16,17 +16,19 @@ class VPRModel(nn.Module):
 
     ``backbone`` maps images to features (a (B,C,h,w) map or whatever the aggregator expects);
     ``aggregator`` pools them to a vector; an optional linear ``projection`` sets the output
-    width explicitly (e.g. to match a gallery model's dimension).
+    width explicitly (e.g. to match a gallery model's dimension). ``input_size`` (h, w)
+    overrides the spec's default for this instance.
     """
 
     def __init__(self, spec: ModelSpec, backbone: nn.Module, aggregator: nn.Module,
-                 agg_dim: int, dim: Optional[int] = None):
+                 agg_dim: int, dim: Optional[int] = None, input_size=None):
         super().__init__()
         self.spec = spec
         self.backbone = backbone
         self.aggregator = aggregator
         self.dim = int(dim or spec.dim)
         self.projection = nn.Identity() if self.dim == agg_dim else nn.Linear(agg_dim, self.dim)
+        self._input_size = tuple(int(v) for v in (input_size or spec.input_size))
 
     @property
     def name(self) -> str:
@@ -34,7 +36,16 @@ class VPRModel(nn.Module):
 
     @property
     def input_size(self):
-        return self.spec.input_size
+        """(height, width) the model expects after preprocessing."""
+        return self._input_size
+
+    @property
+    def mean(self):
+        return tuple(self.spec.mean)
+
+    @property
+    def std(self):
+        return tuple(self.spec.std)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         feats = self.backbone(images)
@@ -43,7 +54,7 @@ class VPRModel(nn.Module):
 
     def preprocess(self, rgb: np.ndarray, input_size=None) -> torch.Tensor:
         """uint8 RGB image (H,W,3) or batch (B,H,W,3) -> normalised float tensor (B,3,h,w)."""
-        return preprocess(rgb, input_size or self.spec.input_size, self.spec.mean, self.spec.std)
+        return preprocess(rgb, input_size or self.input_size, self.spec.mean, self.spec.std)
 
     @torch.inference_mode()
     def encode(self, rgb: np.ndarray) -> np.ndarray:

@@ -67,4 +67,7 @@ def create_model(name: str, pretrained: bool = False, **kw):
     """
     spec = get_spec(name)
     factory = _REGISTRY[name][1]
-    return factory(spec, pretrained=pretrained, **kw)
+    model = factory(spec, pretrained=pretrained, **kw)
+    # Remembered so that a checkpoint can rebuild the same architecture (see checkpoint.py).
+    model.create_kwargs = dict(kw)
+    return model

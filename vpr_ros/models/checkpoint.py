@@ -1,0 +1,169 @@
+"""vpr_ros checkpoints: weights + a JSON config that rebuilds the model through create_model.
+
+``.safetensors`` files keep the JSON in the header metadata (key 'vpr_ros'); any other
+extension is a torch.save of ``{'state_dict': plain tensors, 'vpr_ros_meta': json string}``,
+readable with ``torch.load(weights_only=True)``. A query network trained against a map records
+``compatible_with = {'encoder': gallery model name, 'dim': gallery dim}``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+
+FORMAT = 'vpr_ros.checkpoint/1'
+META_KEY = 'vpr_ros'
+# Weight sources are not part of the architecture: the checkpoint holds all weights.
+_NOT_ARCH = ('pretrained', 'checkpoint')
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable vpr_ros checkpoint or does not fit its own model."""
+
+
+class IncompatibleModelError(ValueError):
+    """A query network's descriptors cannot be searched against a map's descriptors."""
+
+
+def model_meta(model, compatible_with: Optional[dict] = None) -> Dict[str, Any]:
+    """The JSON-serialisable description of ``model`` (a VPRModel made by create_model)."""
+    kwargs = {k: v for k, v in getattr(model, 'create_kwargs', {}).items()
+              if k not in _NOT_ARCH}
+    kwargs['input_size'] = list(model.input_size)
+    if kwargs.get('dim') is None:
+        kwargs['dim'] = int(model.dim)
+    if compatible_with is not None:
+        if set(compatible_with) != {'encoder', 'dim'}:
+            raise ValueError("compatible_with must be {'encoder': gallery model name, "
+                             f"'dim': gallery dim}}, got {compatible_with}")
+        compatible_with = {'encoder': str(compatible_with['encoder']),
+                           'dim': int(compatible_with['dim'])}
+    return {'format': FORMAT, 'name': model.name, 'create_kwargs': kwargs,
+            'dim': int(model.dim), 'input_size': list(model.input_size),
+            'mean': list(model.mean), 'std': list(model.std),
+            'compatible_with': compatible_with}
+
+
+def save_checkpoint(path: str, model, extra: Optional[dict] = None) -> Dict[str, Any]:
+    """Write ``model``'s weights and config to ``path``; returns the metadata written.
+
+    ``extra`` may hold 'compatible_with' and any JSON-serialisable training information.
+    """
+    extra = dict(extra or {})
+    meta = model_meta(model, extra.pop('compatible_with', None))
+    meta['extra'] = extra
+    try:
+        text = json.dumps(meta)
+    except TypeError as e:
+        raise ValueError(f'checkpoint metadata must be JSON-serialisable (create kwargs and '
+                         f'extra): {e}') from e
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith('.safetensors'):
+        from safetensors.torch import save_file
+        save_file(state, path, metadata={META_KEY: text})
+    else:
+        torch.save({'state_dict': state, 'vpr_ros_meta': text}, path)
+    return meta
+
+
+def read_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """(state dict, metadata) of a vpr_ros checkpoint; CheckpointError when it is not one."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+    try:
+        if path.endswith('.safetensors'):
+            from safetensors import safe_open
+            from safetensors.torch import load_file
+            with safe_open(path, framework='pt') as f:
+                text = (f.metadata() or {}).get(META_KEY)
+            state = load_file(path, device='cpu')
+        else:
+            blob = torch.load(path, map_location='cpu', weights_only=True)
+            text = blob.get('vpr_ros_meta') if isinstance(blob, dict) else None
+            state = blob.get('state_dict') if text else None
+    except Exception as e:  # noqa: BLE001 - report any reader failure the same clear way
+        raise CheckpointError(f'{path!r} cannot be read as a checkpoint (corrupt or truncated '
+                              f'file?): {e}') from e
+    if not text:
+        raise CheckpointError(f'{path!r} has no vpr_ros metadata: it is not a checkpoint '
+                              f'written by save_checkpoint (backbone weights such as DINOv2 '
+                              f'files go to create_model(name, checkpoint=PATH) instead)')
+    try:
+        meta = json.loads(text)
+    except ValueError as e:
+        raise CheckpointError(f'{path!r}: metadata is not valid JSON: {e}') from e
+    if meta.get('format') != FORMAT:
+        raise CheckpointError(f'{path!r}: unsupported checkpoint format {meta.get("format")!r} '
+                              f'(this version reads {FORMAT})')
+    return state, meta
+
+
+def is_checkpoint(path: str) -> bool:
+    """True when ``path`` is a readable vpr_ros checkpoint."""
+    try:
+        read_checkpoint(path)
+    except (CheckpointError, FileNotFoundError):
+        return False
+    return True
+
+
+def _resample_vit_pos_embeds(model, state: dict, own: dict) -> None:
+    # A ViT checkpoint loaded at another input size: resample its position embeddings.
+    from vpr_ros.models.dinov2_weights import resample_pos_embed
+    for k, v in list(state.items()):
+        if k.endswith('pos_embed') and k in own and v.shape != own[k].shape \
+                and v.shape[-1] == own[k].shape[-1]:
+            state[k] = resample_pos_embed(v, model.get_submodule(k.rsplit('.', 1)[0]))
+
+
+def load_checkpoint(path: str, input_size=None):
+    """Rebuild the model of a checkpoint and load its weights -> (model in eval mode, meta).
+
+    ``input_size`` overrides the stored size (ViT position embeddings are resampled).
+    """
+    from vpr_ros.models.registry import create_model
+    state, meta = read_checkpoint(path)
+    kwargs = dict(meta['create_kwargs'])
+    if input_size is not None:
+        kwargs['input_size'] = input_size
+    try:
+        model = create_model(meta['name'], pretrained=False, **kwargs)
+    except KeyError as e:
+        raise CheckpointError(f'{path!r} needs model {meta["name"]!r}: {e}') from e
+    own = model.state_dict()
+    _resample_vit_pos_embeds(model, state, own)
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or bad:
+        raise CheckpointError(
+            f'{path!r} does not fit model {meta["name"]!r} {kwargs}: missing {missing[:4]}, '
+            f'unexpected {unexpected[:4]}, wrong shapes {bad[:4]} (corrupt file, or an input '
+            f'size this architecture cannot change?)')
+    model.load_state_dict(state, strict=True)
+    if int(model.dim) != int(meta['dim']):
+        raise CheckpointError(f'{path!r}: rebuilt model is {model.dim}-d, file says {meta["dim"]}')
+    return model.eval(), meta
+
+
+def check_compatible(meta, map_encoder: str, map_dim: int) -> None:
+    """Raise IncompatibleModelError unless ``meta``'s descriptors can search the map.
+
+    ``meta`` is checkpoint metadata (or an Encoder). Compatible means: trained against the
+    map's encoder (``compatible_with``) with the same width, or being that encoder itself.
+    """
+    if isinstance(meta, dict):
+        name, dim, comp = meta.get('name'), meta.get('dim'), meta.get('compatible_with')
+    else:
+        name, dim, comp = meta.name, meta.dim, meta.compatible_with
+    target = comp or {'encoder': name, 'dim': dim}
+    if target['encoder'] == map_encoder and int(target['dim']) == int(map_dim) \
+            and int(dim) == int(map_dim):
+        return
+    side = f'trained for {comp["encoder"]!r} ({comp["dim"]}-d)' if comp else 'not trained ' \
+        'against any gallery model'
+    raise IncompatibleModelError(
+        f'query model {name!r} ({dim}-d, {side}) cannot search a map built by {map_encoder!r} '
+        f'({map_dim}-d): use the map\'s own encoder or a query checkpoint trained against it.')

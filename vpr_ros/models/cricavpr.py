@@ -1,0 +1,118 @@
+"""CricaVPR-style teacher (Lu et al., CVPR'24): DINOv2 ViT-B/14 + adapters + 14 region tokens.
+
+The backbone is DINOv2 ViT-B/14 with a MulConvAdapter in every block (widths 768/384/192/24/
+96/24/96 as released; vpr_ros.models.d2vpr.MulConvAdapter). After the final norm the patch
+map is pooled into 14 tokens: the CLS token (CricaVPR's global token; ``global_token='gem'``
+uses GeM over the whole map instead), the 2x2 grid and the 3x3 grid (patch splits [0, 8, 16]
+and [0, 5, 11, 16] on a 16x16 map), each region L2-normalised per patch then GeM (p=3,
+learnable, shared). Tokens are flattened and L2-normalised: 14 x 768 = 10752-d.
+
+The cross-image encoder (2 transformer layers attending across the images of a batch) is OFF
+by default: with it a descriptor depends on the other images in its batch, which a map built
+image by image and a robot encoding one frame at a time cannot reproduce. The paper's
+106.76M parameters include it (``cross_image=True``, 11.03M) and the 37x37 position table
+(``pos_embed_size=518``).
+
+Registered: ``cricavpr_vitb14`` (role gallery, 224x224, 10752-d). Options: ``dim``,
+``input_size``, ``checkpoint`` (DINOv2 ViT-B/14 weights), ``cross_image``, ``global_token``,
+``adapters``, ``pos_embed_size`` and ViT overrides for tests (embed_dim, depth, num_heads, ...).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vpr_ros.models.base import VPRModel
+from vpr_ros.models.d2vpr import _pick, _size, AdaptedViT, build_vit, split_tokens, VIT_KEYS
+from vpr_ros.models.registry import ModelSpec, register_model
+from vpr_ros.models.tdda import region_bounds
+
+
+def cross_image_encoder(dim: int = 768, heads: int = 16, ffn: int = 2048,
+                        layers: int = 2) -> nn.Module:
+    """CricaVPR's cross-image encoder. Input (B, 14, D) is read sequence-first, so each of the
+    14 region tokens attends over the B images of the batch."""
+    heads = heads if dim % heads == 0 else 1
+    layer = nn.TransformerEncoderLayer(d_model=dim, nhead=heads, dim_feedforward=ffn,
+                                       activation='gelu', dropout=0.1, batch_first=False)
+    return nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+
+
+class CricaBackbone(nn.Module):
+    """Adapted ViT + final norm: images -> (patch map (B, C, h, w), CLS (B, C))."""
+
+    def __init__(self, vit: nn.Module, adapters: bool = True):
+        super().__init__()
+        self.encoder = AdaptedViT(vit, adapters=adapters)
+        self.out_channels = vit.embed_dim
+
+    def forward(self, images: torch.Tensor):
+        p, vit = self.encoder.patch, self.encoder.vit
+        grid = (images.shape[-2] // p, images.shape[-1] // p)
+        tokens = vit.norm(self.encoder(images, [len(vit.blocks)])[0])
+        return split_tokens(tokens, vit.num_prefix_tokens, grid)
+
+
+class RegionGeM(nn.Module):
+    """(patch map, CLS) -> 14 region tokens (global, 2x2, 3x3), flattened and L2-normalised."""
+
+    def __init__(self, dim: int, global_token: str = 'cls', cross_image: bool = False,
+                 p: float = 3.0):
+        super().__init__()
+        if global_token not in ('cls', 'gem'):
+            raise ValueError(f"global_token must be 'cls' or 'gem', got {global_token!r}")
+        self.global_token = global_token
+        self.p = nn.Parameter(torch.ones(1) * p)
+        self.encoder = cross_image_encoder(dim) if cross_image else None
+
+    def _gem(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(-2, -1)).pow(1.0 / self.p)
+
+    def tokens(self, feats) -> torch.Tensor:
+        """The 14 tokens (B, 14, C) before the cross-image encoder."""
+        fmap, cls = feats
+        x = F.normalize(fmap, dim=1).clamp(min=1e-6).pow(self.p)
+        h, w = fmap.shape[-2:]
+        out = [cls if self.global_token == 'cls' else self._gem(x)]
+        for level in (0, 1):
+            ys, xs = region_bounds(h)[level], region_bounds(w)[level]
+            for i in range(len(ys) - 1):
+                for j in range(len(xs) - 1):
+                    out.append(self._gem(x[:, :, ys[i]:ys[i + 1], xs[j]:xs[j + 1]]))
+        return torch.stack(out, dim=1)
+
+    def forward(self, feats) -> torch.Tensor:
+        t = self.tokens(feats)
+        if self.encoder is not None:
+            t = self.encoder(t)
+        return F.normalize(t.flatten(1), dim=-1)
+
+
+def build_cricavpr(spec: ModelSpec, pretrained: bool = False, dim=None, input_size=None,
+                   checkpoint: str = '', cross_image: bool = False, global_token: str = 'cls',
+                   adapters: bool = True, pos_embed_size: int = 0, **kw) -> VPRModel:
+    """Factory of ``cricavpr_vitb14`` (see the module docstring for the options)."""
+    vit_kw = _pick(kw, VIT_KEYS)
+    if kw:
+        raise TypeError(f'{spec.name}: unknown options {sorted(kw)}')
+    if pretrained and not checkpoint:
+        raise ValueError(f'{spec.name}: pretrained=True needs checkpoint=PATH (DINOv2 ViT-B/14 '
+                         f'weights file); there is no model hub offline')
+    size = _size(input_size, spec)
+    vit = build_vit('vit_base_patch14_dinov2', size, checkpoint, pos_embed_size, **vit_kw)
+    backbone = CricaBackbone(vit, adapters)
+    c = backbone.out_channels
+    agg = RegionGeM(c, global_token, cross_image)
+    return VPRModel(spec, backbone, agg, 14 * c, dim or 14 * c, input_size=size)
+
+
+CRICA_SPEC = ModelSpec(
+    name='cricavpr_vitb14', role='gallery', input_size=(224, 224), dim=14 * 768,
+    weights='DINOv2 ViT-B/14 file (checkpoint=...); CricaVPR training not reproduced here',
+    description='CricaVPR-style: DINOv2 ViT-B/14 + MulConv adapters + 14 region GeM tokens')
+
+
+@register_model(CRICA_SPEC)
+def _cricavpr_vitb14(spec, pretrained=False, **kw):
+    return build_cricavpr(spec, pretrained=pretrained, **kw)

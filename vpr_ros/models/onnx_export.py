@@ -1,0 +1,110 @@
+"""``vpr-ros export-onnx``: export a model to ONNX, check parity with onnxruntime, embed metadata.
+
+The ONNX graph maps ``images`` (B,3,H,W) float32, already normalised, to ``descriptors``
+(B,dim). The model's metadata (name, dim, input size, mean/std, compatible_with) is stored as
+JSON under the metadata_props key 'vpr_ros', which ``load_encoder(backend='onnxruntime')`` reads.
+"""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from typing import Optional
+
+import numpy as np
+import torch
+
+META_KEY = 'vpr_ros'
+
+
+def export_onnx(model, meta: dict, out: Optional[str] = None, batch: Optional[int] = None,
+                opset: int = 17) -> bytes:
+    """Export ``model`` (eval mode) and return the ONNX bytes (also written to ``out``).
+
+    ``batch=None`` exports a dynamic batch axis; an int fixes it.
+    """
+    import onnx
+    model = model.eval()
+    h, w = meta['input_size']
+    dummy = torch.randn(batch or 2, 3, int(h), int(w))
+    buf = io.BytesIO()
+    dyn = None if batch else {'images': {0: 'batch'}, 'descriptors': {0: 'batch'}}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, (dummy,), buf, dynamo=False, input_names=['images'],
+                          output_names=['descriptors'], dynamic_axes=dyn, opset_version=opset)
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta)
+    data = proto.SerializeToString()
+    if out:
+        with open(out, 'wb') as f:
+            f.write(data)
+    return data
+
+
+def read_onnx_meta(session) -> dict:
+    """The vpr_ros metadata of an onnxruntime InferenceSession; ValueError when absent."""
+    props = session.get_modelmeta().custom_metadata_map
+    if META_KEY not in props:
+        raise ValueError('this ONNX file has no vpr_ros metadata: export it with '
+                         '"vpr-ros export-onnx" so that name, dim and input size travel with it')
+    return json.loads(props[META_KEY])
+
+
+def parity(model, onnx_bytes: bytes, batch: int = 2, seed: int = 0) -> float:
+    """Max absolute difference between torch and onnxruntime outputs on random input."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(onnx_bytes, providers=['CPUExecutionProvider'])
+    meta = read_onnx_meta(sess)
+    fixed = sess.get_inputs()[0].shape[0]
+    n = fixed if isinstance(fixed, int) else batch
+    h, w = meta['input_size']
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal(
+        (n, 3, int(h), int(w))).astype(np.float32))
+    with torch.inference_mode():
+        ref = model.eval()(x).numpy()
+    got = sess.run(None, {'images': x.numpy()})[0]
+    return float(np.abs(ref - got).max())
+
+
+def add_arguments(parser) -> None:
+    """Options of ``vpr-ros export-onnx``."""
+    parser.add_argument('--model', default='',
+                        help='registered model name (see vpr_ros.models.list_models)')
+    parser.add_argument('--checkpoint', default='',
+                        help='a vpr_ros checkpoint (save_checkpoint), or with --model a backbone '
+                             'weights file (e.g. the official DINOv2 .pth)')
+    parser.add_argument('--out', required=True, help='output .onnx path')
+    parser.add_argument('--batch', type=int, default=0,
+                        help='fixed batch size (default 0: dynamic batch axis)')
+    parser.add_argument('--input-size', type=int, nargs='+', default=None,
+                        help='H [W] input size (default: the model\'s)')
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--tolerance', type=float, default=1e-4,
+                        help='fail (exit 1) when the parity max abs diff exceeds this')
+
+
+def run(args) -> int:
+    """Build, export, check parity; prints the max abs diff and returns 0 when within tolerance."""
+    from vpr_ros.models.runtime import build_torch_model
+    size = args.input_size
+    if size is not None and len(size) not in (1, 2):
+        raise SystemExit('--input-size takes H or H W')
+    size = None if size is None else (size[0], size[-1])
+    if not args.model and not args.checkpoint:
+        raise SystemExit('give --model NAME and/or --checkpoint FILE')
+    from vpr_ros.models.checkpoint import is_checkpoint
+    ckpt, weights = args.checkpoint, ''
+    if ckpt and args.model and not is_checkpoint(ckpt):
+        ckpt, weights = '', ckpt
+    model, meta = build_torch_model(model=args.model, checkpoint=ckpt, weights=weights,
+                                    input_size=size)
+    data = export_onnx(model, meta, args.out, batch=args.batch or None, opset=args.opset)
+    diff = parity(model, data)
+    print(f'exported {meta["name"]} ({meta["dim"]}-d, input {meta["input_size"]}) to '
+          f'{args.out}; parity max abs diff vs torch = {diff:.3g}')
+    if diff > args.tolerance:
+        print(f'parity FAILED: {diff:.3g} > tolerance {args.tolerance:g}')
+        return 1
+    return 0

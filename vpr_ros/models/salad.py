@@ -1,0 +1,75 @@
+"""SALAD: optimal-transport aggregation of local features (Izquierdo & Civera, CVPR 2024).
+
+Own implementation. Each patch token gets scores for ``num_clusters`` clusters; a log-domain
+Sinkhorn with a dustbin row (which absorbs uninformative tokens) turns them into a soft
+assignment; the assigned ``cluster_dim`` features are summed per cluster, intra-normalised and
+concatenated with a ``token_dim`` projection of the global (CLS) token:
+``out_dim = token_dim + num_clusters * cluster_dim`` (256 + 64 * 128 = 8448 by default).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+
+
+def sinkhorn_assignment(scores: torch.Tensor, dustbin: torch.Tensor,
+                        iters: int = 3) -> torch.Tensor:
+    """Soft assignment (B, m, n) of n tokens to m clusters from scores (B, m, n).
+
+    Marginals: each cluster receives mass 1, the dustbin n - m, each token 1 (all divided by
+    n + m). Returns the transport plan rescaled by n + m, dustbin row removed.
+    """
+    b, m, n = scores.shape
+    if n <= m:
+        raise ValueError(f'SALAD needs more patch tokens than clusters, got {n} tokens for {m} '
+                         f'clusters: use a larger input size or fewer clusters (num_clusters=)')
+    s = torch.cat([scores, dustbin.reshape(1, 1, 1).expand(b, 1, n)], dim=1)
+    norm = -math.log(n + m)
+    log_a = torch.full((m + 1,), norm, dtype=s.dtype)
+    log_a[-1] = norm + math.log(n - m)
+    log_b = torch.full((n,), norm, dtype=s.dtype)
+    u = torch.zeros(b, m + 1, dtype=s.dtype)
+    v = torch.zeros(b, n, dtype=s.dtype)
+    for _ in range(iters):
+        u = log_a - torch.logsumexp(s + v.unsqueeze(1), dim=2)
+        v = log_b - torch.logsumexp(s + u.unsqueeze(2), dim=1)
+    log_p = s + u.unsqueeze(2) + v.unsqueeze(1) - norm
+    return log_p[:, :m].exp()
+
+
+class SALAD(nn.Module):
+    """Sinkhorn Algorithm for Locally Aggregated Descriptors, plus the global token.
+
+    Input: a ``(map (B,C,h,w), cls (B,C))`` tuple from a transformer backbone.
+    """
+
+    def __init__(self, in_dim: int, num_clusters: int = 64, cluster_dim: int = 128,
+                 token_dim: int = 256, hidden: int = 512, sinkhorn_iters: int = 3):
+        super().__init__()
+        if min(num_clusters, cluster_dim, token_dim, hidden, sinkhorn_iters) < 1:
+            raise ValueError('SALAD sizes and sinkhorn_iters must be >= 1')
+        self.token_mlp = _mlp(in_dim, hidden, token_dim)
+        self.cluster_mlp = _mlp(in_dim, hidden, cluster_dim)
+        self.score_mlp = _mlp(in_dim, hidden, num_clusters)
+        self.dustbin = nn.Parameter(torch.tensor(1.0))
+        self.iters = int(sinkhorn_iters)
+        self.out_dim = token_dim + num_clusters * cluster_dim
+
+    def forward(self, feats) -> torch.Tensor:
+        if not isinstance(feats, (tuple, list)) or len(feats) != 2:
+            raise TypeError('SALAD needs a (patch map, cls token) tuple from a ViT backbone')
+        fmap, cls = feats
+        x = fmap.flatten(2).transpose(1, 2)  # (B, N, C)
+        local = self.cluster_mlp(x)  # (B, N, l)
+        p = sinkhorn_assignment(self.score_mlp(x).transpose(1, 2), self.dustbin, self.iters)
+        agg = F.normalize(torch.bmm(p, local), dim=2)  # (B, m, l): per-cluster intra-norm
+        glob = F.normalize(self.token_mlp(cls), dim=-1)
+        out = torch.cat([glob, F.normalize(agg.flatten(1), dim=-1)], dim=-1)
+        return F.normalize(out, dim=-1)
