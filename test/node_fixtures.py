@@ -33,6 +33,7 @@ def build_test_map(path, model: str, input_size, images, spacing_m: float = 30.0
                           source='test') for i in range(len(images))]
     store.add(descs, places)
     store.save()
+    store.close()
     return descs
 
 

@@ -21,6 +21,7 @@ def server(tmp_path_factory, test_model):
     s = MapStore.create(other, encoder='some_other_model', dim=descs.shape[1])
     s.add(descs[:1], [PlaceRecord(x=1.0, y=1.0)])
     s.save()
+    s.close()
     params = write_params(tmp / 'params.yaml', model, size, tmp / 'map')
     node = NodeProcess('gallery_server', params, tmp)
     client = RosClient('service_client')
@@ -83,11 +84,13 @@ def test_info_add_save_and_merge(server):
     info2 = client.call(GetMapInfo, 'vpr/get_map_info', GetMapInfo.Request())
     assert info2.info.version != info.info.version
     from vpr_ros.mapstore import MapStore
-    assert MapStore.open(server['tmp'] / 'map').num_places == 5  # persisted
+    with MapStore.open(server['tmp'] / 'map') as saved:  # persisted
+        assert saved.num_places == 5
     merge = client.call(MergeMap, 'vpr/merge_map',
                         MergeMap.Request(path=str(server['tmp'] / 'other_map')))
     assert not merge.success and 'some_other_model' in merge.message
-    assert MapStore.open(server['tmp'] / 'map').num_places == 5
+    with MapStore.open(server['tmp'] / 'map') as saved:
+        assert saved.num_places == 5
 
 
 @pytest.mark.parametrize('problem', ['frame', 'length', 'nan', 'encoder'])

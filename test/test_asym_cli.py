@@ -1,0 +1,110 @@
+"""`vpr-ros train asym` end to end on a tiny on-disk town: report, checkpoints, compatibility."""
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+
+from vpr_ros.geo import MapOrigin
+from vpr_ros.world.camera import CameraPose
+from vpr_ros.world.writers import GSVWriter, VGWriter
+
+CONDS = ('day', 'dusk', 'night', 'rain')
+
+
+def _scene(rng):
+    import cv2
+    return cv2.resize(rng.integers(0, 256, (4, 4, 3)).astype(np.uint8), (48, 48),
+                      interpolation=cv2.INTER_CUBIC)
+
+
+def _shot(img, k, rng):
+    out = img.astype(np.float32) * (1.0, 0.7, 0.4, 0.8)[k] + rng.normal(0, 5, img.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _write_towns(root):
+    """A GSV-layout training town (8 places x 4 conditions) and a VG held-out town."""
+    origin = MapOrigin.from_latlon(47.0, 8.0)
+    rng = np.random.default_rng(0)
+    gsv = GSVWriter(root / 'train', 'Tiny', origin)
+    for p in range(8):
+        img = _scene(rng)
+        for k, c in enumerate(CONDS):
+            gsv.write(_shot(img, k, rng), CameraPose(p * 50.0, 0.0), p, c, k)
+    gsv.close()
+    vg = VGWriter(root / 'held', 'test', origin)
+    for p in range(6):
+        img = _scene(rng)
+        pose = CameraPose(p * 50.0, 100.0)
+        vg.write('database', _shot(img, 0, rng), pose, p, 'day', p)
+        for k, c in enumerate(CONDS):
+            vg.write('queries', _shot(img, k, rng), pose, p, c, 10 * k + p)
+    return root / 'train', root / 'held' / 'test'
+
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+    from vpr_ros.training import asym_cli
+    root = tmp_path_factory.mktemp('asym')
+    train, held = _write_towns(root)
+    parser = argparse.ArgumentParser()
+    asym_cli.add_arguments(parser)
+    args = parser.parse_args([
+        '--gallery-model', 'efficientnet_lite0_gem', '--gallery-input-size', '64',
+        '--query-model', 'mobilenetv3_small', '--input-size', '32', '--data', str(train),
+        '--eval', str(held), '--out', str(root / 'out'), '--epochs', '1',
+        '--batch-size', '16', '--bank-fractions', '0.5', '--latency-runs', '2',
+        '--export-onnx', 'true', '--progress', 'false', '--eval-radius-m', '10'])
+    assert asym_cli.run(args) == 0
+    return root / 'out'
+
+
+def test_report_compares_all_systems(run_dir):
+    rep = json.loads((run_dir / 'report.json').read_text())
+    assert set(rep['recall']) >= {'gallery_symmetric', 'ours_asym', 'ours_gamma0',
+                                  'symmetric_student', 'csd_asym', 'untrained_asym',
+                                  'ours_bank50'}
+    for r in rep['recall'].values():
+        assert set(r) == {'all', *CONDS}
+        assert r['all']['num_queries'] == 24 and 0 <= r['all']['R@1'] <= r['all']['R@10'] <= 100
+    # gallery -> gallery on these easy scenes finds most places
+    assert rep['recall']['gallery_symmetric']['all']['R@5'] > 50
+    assert rep['train']['ours_bank50']['bank']['places'] == 4
+    assert rep['train']['ours_asym']['bank']['places'] == 8
+    assert rep['timing']['csd_precompute_s'] >= 0 and rep['timing']['ours_precompute_s'] >= 0
+    q, g = rep['models']['query'], rep['models']['gallery']
+    assert q['input_size'] == [32, 32] and g['input_size'] == [64, 64]
+    assert 0 < q['gflops'] < g['gflops'] and q['latency_ms'] > 0
+    assert q['dim'] == g['dim'] == 1280
+    assert rep['onnx']['parity_max_abs_diff'] < 1e-4
+    assert {f['floor'] for f in rep['floors']} >= {'asym R@1 >= 90% of gallery R@1'}
+    md = (run_dir / 'report.md').read_text()
+    assert 'ours: query net -> gallery DB' in md and '| floor |' in md
+    assert (run_dir / 'recall_bars.png').stat().st_size > 0
+    assert (run_dir / 'loss_curves.png').stat().st_size > 0
+    assert not math.isnan(rep['train']['ours_asym']['epoch_loss'][0])
+
+
+def test_gallery_features_are_cached(run_dir):
+    assert len(list((run_dir / 'cache').glob('*.npy'))) == 3  # train, held-out DB, queries
+
+
+def test_checkpoint_compatibility_and_refusal(run_dir):
+    from vpr_ros.models.checkpoint import load_checkpoint
+    from vpr_ros.models.runtime import load_encoder
+    from vpr_ros.query_pipeline import check_query_compatible, IncompatibleQueryNetwork
+    model, meta = load_checkpoint(str(run_dir / 'ours_asym.pt'))
+    assert meta['compatible_with'] == {'encoder': 'efficientnet_lite0_gem', 'dim': 1280}
+    assert meta['input_size'] == [32, 32] and meta['extra']['method'] == 'asym'
+    assert meta['extra']['train_config']['gamma'] == 15.0
+    enc = load_encoder(checkpoint=str(run_dir / 'ours_asym.pt'))
+    check_query_compatible(enc, 'efficientnet_lite0_gem', 1280)
+    with pytest.raises(IncompatibleQueryNetwork):
+        check_query_compatible(enc, 'dinov2_vitb14_boq', 1280)
+    with pytest.raises(IncompatibleQueryNetwork):
+        check_query_compatible(enc, 'efficientnet_lite0_gem', 512)
+    student = load_encoder(checkpoint=str(run_dir / 'symmetric_student.pt'))
+    with pytest.raises(IncompatibleQueryNetwork):  # trained without the gallery
+        check_query_compatible(student, 'efficientnet_lite0_gem', 1280)

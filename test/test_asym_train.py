@@ -1,0 +1,135 @@
+"""A short real AsymVPR training run, the baselines' training paths and the gallery cache."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vpr_ros.models.base import VPRModel
+from vpr_ros.models.registry import ModelSpec
+from vpr_ros.training import asym, csd
+from vpr_ros.training.evaluate_asym import recall_hits
+
+SIZE = 32
+HALF = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+
+def _places(n, seed):
+    """Each place: a random 4x4 colour layout upsampled (its 'appearance')."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (n, 4, 4, 3)).astype(np.uint8)
+    return np.stack([cv2.resize(b, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC) for b in base])
+
+
+def _condition(img, cond, rng):
+    """Conditions change light and tint; every shot is shifted and noisy."""
+    gain = (1.0, 0.6, 0.35, 0.8)[cond]
+    tint = np.array([(0, 0, 0), (20, 5, -10), (-10, -10, 15), (-5, 0, 5)][cond])
+    out = img.astype(np.float32) * gain + tint + rng.normal(0, 6, img.shape)
+    out = np.roll(out, tuple(rng.integers(-2, 3, 2)), axis=(0, 1))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _shots(places, seed):
+    rng = np.random.default_rng(seed)
+    imgs, labels, conds = [], [], []
+    for p, img in enumerate(places):
+        for c in range(4):
+            imgs.append(_condition(img, c, rng))
+            labels.append(p)
+            conds.append(c)
+    return np.stack(imgs), np.array(labels), np.array(conds)
+
+
+def _gallery():
+    """A fixed 'gallery model': a 4x4 colour thumbnail with per-channel instance norm (which
+    cancels the conditions' gain and tint), 48-d."""
+    spec = ModelSpec(name='tiny_gallery', role='gallery', input_size=(SIZE, SIZE), dim=48, **HALF)
+    backbone = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.InstanceNorm2d(3))
+    return VPRModel(spec, backbone, nn.Flatten(), 48, 48).eval()
+
+
+def _query(dim=48):
+    """A tiny trainable query network: two strided convs, 4x4 pooling, projection."""
+    torch.manual_seed(0)
+    spec = ModelSpec(name='tiny_query', role='query', input_size=(SIZE, SIZE), dim=dim, **HALF)
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1),
+                             nn.ReLU(), nn.AdaptiveAvgPool2d(4))
+    return VPRModel(spec, backbone, nn.Flatten(), 256, dim)
+
+
+@torch.inference_mode()
+def _encode(model, images):
+    model.eval()
+    return model(asym.to_tensor(images, model.spec.mean, model.spec.std)).numpy()
+
+
+def _asym_r1(query_net, gallery, places):
+    imgs, labels, conds = _shots(places, seed=5)
+    db = _encode(gallery, imgs[conds == 0])
+    q = _encode(query_net, imgs[conds > 0])
+    xy = lambda lab: np.stack([lab * 100.0, np.zeros(len(lab))], axis=1)  # noqa: E731
+    hits = recall_hits(q, db, xy(labels[conds > 0]), xy(labels[conds == 0]), 1.0, (1,))
+    return float(hits.mean())
+
+
+@pytest.fixture(scope='module')
+def setup():
+    gallery = _gallery()
+    imgs, labels, _ = _shots(_places(24, seed=1), seed=2)
+    feats = _encode(gallery, imgs)
+    data = asym.TrainData([f'img{i}' for i in range(len(imgs))], labels, imgs, feats)
+    cfg = asym.AsymTrainConfig(epochs=12, batch_size=32, lr=3e-3, lr_min=1e-3, augment=False,
+                               progress=False, threads=2, tau=0.1, gamma=1.0)
+    return gallery, data, cfg
+
+
+def test_training_improves_asymmetric_recall_on_held_out_places(setup):
+    gallery, data, cfg = setup
+    held_out = _places(20, seed=99)
+    query = _query()
+    before = _asym_r1(query, gallery, held_out)
+    query, hist = asym.train_query_network(cfg, data, 'asym', model=query)
+    after = _asym_r1(query, gallery, held_out)
+    assert hist['epoch_loss'][-1] < hist['epoch_loss'][0]
+    assert len(hist['epoch_loss']) == cfg.epochs and hist['steps'] > 0
+    assert after > before + 0.15, (before, after)
+
+
+@pytest.mark.parametrize('method', ['csd', 'symmetric'])
+def test_baselines_train_and_lower_their_loss(setup, method):
+    gallery, data, cfg = setup
+    anchors = csd.knn_neighbours(data.gallery, k=8)[0] if method == 'csd' else None
+    _, hist = asym.train_query_network(
+        cfg.__class__(**{**cfg.__dict__, 'epochs': 4}), data, method,
+        model=_query(), anchors=anchors)
+    assert hist['epoch_loss'][-1] < hist['epoch_loss'][0]
+
+
+def test_place_batches_are_place_balanced():
+    labels = np.repeat(np.arange(10), 3)
+    batches = asym.place_batches(labels, batch_size=8, per_place=4,
+                                 rng=np.random.default_rng(0))
+    seen = np.concatenate([np.unique(labels[b]) for b in batches])
+    assert sorted(seen.tolist()) == list(range(10))  # every place once per epoch
+    for b in batches:
+        assert all((labels[b] == p).sum() == 4 for p in np.unique(labels[b]))
+
+
+def test_gallery_cache_reuses_and_invalidates(tmp_path):
+    import cv2
+    from vpr_ros.training.gallery_cache import cached_gallery_features
+    gallery = _gallery()
+    paths = []
+    for i, img in enumerate(_places(3, seed=3)):
+        paths.append(str(tmp_path / f'{i}.png'))
+        cv2.imwrite(paths[-1], img[:, :, ::-1])
+    f1, m1 = cached_gallery_features(gallery, paths, tmp_path / 'cache', progress=False)
+    f2, m2 = cached_gallery_features(gallery, paths, tmp_path / 'cache', progress=False)
+    assert (m1['cached'], m2['cached']) == (False, True)
+    np.testing.assert_array_equal(f1, f2)
+    assert f1.shape == (3, 48) and len(list((tmp_path / 'cache').glob('*.npy'))) == 1
+    cv2.imwrite(paths[0], np.zeros((40, 40, 3), np.uint8))  # changed data: re-extracted
+    f3, m3 = cached_gallery_features(gallery, paths, tmp_path / 'cache', progress=False)
+    assert not m3['cached'] and not np.allclose(f3[0], f1[0])
+    np.testing.assert_allclose(f3[1:], f1[1:], rtol=1e-5, atol=1e-6)
