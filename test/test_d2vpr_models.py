@@ -166,3 +166,10 @@ def test_released_offset_lookup_reads_the_lower_right_quarter():
     assert tdda._lookup(omap, pts)[0, :, 0].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError):
         TDDA(dim=8, offset_lookup='nearest')
+
+
+def test_student_exports_to_onnx_with_parity():
+    from vpr_ros.models.checkpoint import model_meta
+    from vpr_ros.models.onnx_export import export_onnx, parity
+    model = create_model('d2vpr_vits14', **TINY_STUDENT).eval()
+    assert parity(model, export_onnx(model, model_meta(model))) < 1e-4

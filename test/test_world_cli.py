@@ -39,3 +39,19 @@ def test_world_cli_difficulty(capsys):
     rec = {ln.split()[0]: float(ln.split()[1]) for ln in lines[1:]}
     assert set(rec) == {'day', 'night'} and 0 < chance < 1
     assert rec['day'] > chance  # same condition, nearby viewpoints: better than guessing
+
+
+def test_world_cli_bag_without_gps_reads_with_the_project_reader(tmp_path, capsys):
+    from vpr_ros.io.bags import BagReader
+    out = tmp_path / 'w'
+    assert main(['world', '--seed', '2', '--out', str(out), '--places', '3', '--size', '48x32',
+                 '--supersample', '1', '--formats', 'bag', '--bag-storage', 'sqlite3',
+                 '--conditions', 'day', '--no-bag-gps', '--rate-hz', '2', '--speed-mps', '10',
+                 '--quiet']) == 0
+    assert 'bags' in capsys.readouterr().out
+    bag = out / 'bags' / 'day_sqlite3'  # one condition given: the bag uses it
+    with BagReader(bag, require_pose=True) as reader:
+        assert reader.pose_topic == '/odom'
+        frames = list(reader.frames())
+    assert len(frames) == 5  # 20 m of route at 5 m per frame, both ends included
+    assert all(f.pose is not None and f.rgb.shape == (32, 48, 3) for f in frames)

@@ -11,7 +11,7 @@ The cross-image encoder (2 transformer layers attending across the images of a b
 by default: with it a descriptor depends on the other images in its batch, which a map built
 image by image and a robot encoding one frame at a time cannot reproduce. The paper's
 106.76M parameters include it (``cross_image=True``, 11.03M) and the 37x37 position table
-(``pos_embed_size=518``).
+(``pos_embed_size=518``); the adapters here have no conv biases before BatchNorm (-5,184).
 
 Registered: ``cricavpr_vitb14`` (role gallery, 224x224, 10752-d). Options: ``dim``,
 ``input_size``, ``checkpoint`` (DINOv2 ViT-B/14 weights), ``cross_image``, ``global_token``,
@@ -73,7 +73,7 @@ class RegionGeM(nn.Module):
         """The 14 tokens (B, 14, C) before the cross-image encoder."""
         fmap, cls = feats
         x = F.normalize(fmap, dim=1).clamp(min=1e-6).pow(self.p)
-        h, w = fmap.shape[-2:]
+        h, w = int(fmap.shape[-2]), int(fmap.shape[-1])
         out = [cls if self.global_token == 'cls' else self._gem(x)]
         for level in (0, 1):
             ys, xs = region_bounds(h)[level], region_bounds(w)[level]

@@ -9,7 +9,12 @@ the QK^T and AV products (0.61 GMACs in ViT-S/14 at 224, 1.22 in ViT-B/14). Elem
 
 The D2-VPR table compares the student with the CricaVPR teacher against the paper's numbers
 (27.21M / 9.64 GMACs vs 106.76M / 25.66 GMACs) and shows what computing the TDDA offset map
-once (this package's default) saves against the released per-region recomputation.
+once (this package's default) saves against the released per-region recomputation. The paper
+counts the released models: DINOv2's 37x37 position table (resampled to 16x16 every forward;
++0.43M params for ViT-S, +0.85M for ViT-B over a 16x16 table), the per-region offsets
+(+2.42 GMACs) and, for CricaVPR, the cross-image encoder (+11.03M, +0.15 GMACs). Our adapters
+leave out the conv biases that BatchNorm cancels (2,592 params in ViT-S, 5,184 in ViT-B),
+below the paper's rounding.
 """
 from __future__ import annotations
 

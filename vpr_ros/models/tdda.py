@@ -131,7 +131,8 @@ class TDDA(nn.Module):
         Returns 'points' (B, P, 2) in [0, 1], 'shift' (B, P, 2) (clamped), 'scale' (B, P, 2),
         and 'counts' (points per region, medium regions first).
         """
-        lay = self._layout(fmap.shape[2], fmap.shape[3], fmap.device)
+        # int(): the layout is fixed per input size (also under ONNX tracing)
+        lay = self._layout(int(fmap.shape[2]), int(fmap.shape[3]), fmap.device)
         if self.repeat_offsets:  # the released code's per-region recomputation
             chunks = torch.split(lay['points'], lay['counts'])
             raw = torch.cat([self._lookup(self.offset_map(cls, fmap), c) for c in chunks], 1)
