@@ -37,8 +37,10 @@ def build_test_map(path, model: str, input_size, images, spacing_m: float = 30.0
     return descs
 
 
-def write_params(path, model: str, input_size, map_path: str, **per_node) -> str:
-    """A localize.yaml for the tests (per_node: {'matcher': {...}} overrides)."""
+def write_params(path, model: str, input_size, map_path: str, namespace: str = '',
+                 **per_node) -> str:
+    """A localize.yaml for the tests (per_node: {'matcher': {...}} overrides); with
+    ``namespace`` the keys name the nodes in that namespace."""
     params = {
         'query_encoder': {'ros__parameters': {
             'model': model, 'input_size': list(input_size), 'map_path': str(map_path),
@@ -46,10 +48,12 @@ def write_params(path, model: str, input_size, map_path: str, **per_node) -> str
             'descriptor_topic': 'vpr/descriptor'}},
         'gallery_server': {'ros__parameters': {'map_path': str(map_path), 'default_k': 5}},
         'matcher': {'ros__parameters': {'map_path': str(map_path), 'top_k': 5,
-                                        'map_reload_period_s': 0.5}},
+                                        'map_reload_period_s': 0.5, 'use_filter': False}},
     }
     for node, values in per_node.items():
         params[node]['ros__parameters'].update(values)
+    if namespace:
+        params = {f'{namespace}/{node}': body for node, body in params.items()}
     with open(path, 'w') as f:
         yaml.safe_dump(params, f)
     return str(path)

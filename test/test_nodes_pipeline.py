@@ -130,8 +130,8 @@ def test_bad_images_are_logged_and_the_node_keeps_serving(graph, bad):
 def test_stale_frames_are_dropped_not_queued(graph, tmp_path, test_model):
     """A slow encoder (large input) fed at 50 Hz keeps only the newest frame."""
     model, _ = test_model
-    params = write_params(tmp_path / 'slow.yaml', model, [384, 384], '')
-    node = NodeProcess('query_encoder', params, tmp_path, name='slow_encoder', namespace='/slow')
+    params = write_params(tmp_path / 'slow.yaml', model, [384, 384], '', namespace='/slow')
+    node = NodeProcess('query_encoder', params, tmp_path, namespace='/slow')
     client = graph['client']
     try:
         wait_for(lambda: 'ready' in node.log(), 240, what='slow encoder start')

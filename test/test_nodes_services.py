@@ -117,9 +117,8 @@ def test_add_places_refuses_bad_keyframes_and_writes_nothing(server, problem):
 def test_missing_map_directory_is_a_clear_error(tmp_path, test_model):
     model, size = test_model
     missing = tmp_path / 'no_such_map'
-    params = write_params(tmp_path / 'p.yaml', model, size, missing)
-    node = NodeProcess('gallery_server', params, tmp_path, name='gallery_missing',
-                       namespace='/missing')
+    params = write_params(tmp_path / 'p.yaml', model, size, missing, namespace='/missing')
+    node = NodeProcess('gallery_server', params, tmp_path, namespace='/missing')
     client = RosClient('missing_client')
     try:
         resp = client.call(GetMapInfo, '/missing/vpr/get_map_info', GetMapInfo.Request())

@@ -17,6 +17,8 @@ SUBCOMMANDS = {
     'build-map': ('vpr_ros.mapstore.cli', 'build a map store from images, a manifest or a bag'),
     'map-info': ('vpr_ros.mapstore.info_cli', 'print the manifest and statistics of a map'),
     'evaluate': ('vpr_ros.evaluation.cli', 'Recall@N, pose error and latency on a bag/folder'),
+    'kidnap-eval': ('vpr_ros.localization.kidnap_run',
+                    'kidnapped-robot evaluation: single frame vs temporal filter'),
     'train': ('vpr_ros.training.cli', 'train a query network (asym | distill)'),
     'export-onnx': ('vpr_ros.models.onnx_export', 'export a query network to ONNX with parity'),
     'profile': ('vpr_ros.models.profile', 'params and FLOPs of every registered model'),

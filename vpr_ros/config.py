@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Type, TypeVar
 
+from vpr_ros.localization.place_filter import FilterConfig
+
 T = TypeVar('T')
 
 
@@ -58,6 +60,14 @@ class MatcherConfig:
     base_position_std_m: float = 2.0                  # floor of the prior's position std
     base_yaw_std_rad: float = 0.2                     # floor of the prior's yaw std
     map_reload_period_s: float = 2.0                  # how often to check the map for a new version
+    use_filter: bool = True                           # temporal filter over frames (else single-frame)
+    odom_topic: str = ''                              # nav_msgs/Odometry for the filter ('' = none)
+    calibration_file: str = ''                        # confidence calibration JSON ('' = identity)
+    status_topic: str = 'vpr/status'                  # vpr_ros/LocalizationStatus
+    output_mode: str = 'pose0'                        # pose0 | initialpose | both
+    initialpose_topic: str = 'initialpose'            # AMCL's topic (frame must be its global frame)
+    initialpose_min_interval_s: float = 10.0          # rate limit of initialpose events
+    filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
 
 
 def field_defaults(cls: Type[T]) -> Dict[str, Any]:
@@ -70,9 +80,16 @@ def field_defaults(cls: Type[T]) -> Dict[str, Any]:
 
 def from_dict(cls: Type[T], values: Dict[str, Any], strict: bool = True) -> T:
     """Build ``cls`` from a dict, rejecting unknown keys (a typo in YAML is an error)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown and strict:
         raise ValueError(f'unknown {cls.__name__} setting(s): {", ".join(unknown)}; '
-                         f'known: {", ".join(sorted(names))}')
-    return cls(**{k: v for k, v in values.items() if k in names})
+                         f'known: {", ".join(sorted(fields))}')
+    out = {}
+    for k, v in values.items():
+        if k not in fields:
+            continue
+        default = field_defaults(cls)[k]
+        out[k] = from_dict(type(default), v, strict) if dataclasses.is_dataclass(default) \
+            and isinstance(v, dict) else v
+    return cls(**out)

@@ -36,10 +36,11 @@ def share_dir() -> Path:
 
 
 def node_command(executable: str, name: str, params_file: str, overrides: List[str],
-                 namespace: str = '') -> List[str]:
+                 namespace: str = '', managed: bool = False) -> List[str]:
     """Command line that runs one node with its parameters, like launch_ros would."""
-    cmd = [sys.executable, '-m', f'vpr_ros.nodes.{executable}', '--ros-args',
-           '-r', f'__node:={name}', '--params-file', params_file]
+    cmd = [sys.executable, '-m', f'vpr_ros.nodes.{executable}'] + (['--managed'] if managed
+                                                                    else [])
+    cmd += ['--ros-args', '-r', f'__node:={name}', '--params-file', params_file]
     if namespace:
         cmd += ['-r', f'__ns:={namespace}']
     for o in overrides:
@@ -48,7 +49,8 @@ def node_command(executable: str, name: str, params_file: str, overrides: List[s
 
 
 def graph_commands(graph: str, params_file: str = '', map_path: str = '',
-                   use_sim_time: bool = False, sets: List[str] = ()) -> List[tuple]:
+                   use_sim_time: bool = False, sets: List[str] = (),
+                   managed: bool = False) -> List[tuple]:
     """[(node name, command)] for ``graph``; ``sets`` are 'node.param:=value' overrides."""
     if graph not in GRAPHS:
         raise KeyError(f'unknown graph {graph!r}; known: {", ".join(GRAPHS)}')
@@ -63,7 +65,8 @@ def graph_commands(graph: str, params_file: str = '', map_path: str = '',
             overrides.append(f'map_path:={map_path}')
         if use_sim_time:
             overrides.append('use_sim_time:=true')
-        out.append((name, node_command(executable, name, params_file, overrides)))
+        out.append((name, node_command(executable, name, params_file, overrides,
+                                       managed=managed)))
     return out
 
 
@@ -103,11 +106,13 @@ def add_arguments(parser) -> None:
     parser.add_argument('--use-sim-time', action='store_true')
     parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM:=VALUE',
                         help='override one parameter of one node')
+    parser.add_argument('--managed', action='store_true',
+                        help='run lifecycle nodes and bring them up (configure, activate)')
 
 
 def run(args) -> int:
     commands = graph_commands(args.graph, args.params_file, args.map, args.use_sim_time,
-                              args.set)
+                              args.set, args.managed)
     stop = {'signal': None}
 
     def on_signal(signum, _frame):
@@ -116,6 +121,13 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     with NodeGroup(commands) as group:
         print(f'[vpr-ros run] started {", ".join(n for n, _ in commands)}', flush=True)
+        if args.managed:
+            from vpr_ros.nodes.lifecycle_driver import bring_up
+            try:
+                bring_up([n for n, _ in commands])
+            except (RuntimeError, TimeoutError) as exc:
+                print(f'[vpr-ros run] {exc}; stopping', file=sys.stderr, flush=True)
+                return 1
         while stop['signal'] is None:
             dead = group.poll_dead()
             if dead:

@@ -6,58 +6,66 @@ a restart. Mutating services run one at a time and are all-or-nothing.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rcl_interfaces.msg import SetParametersResult
+from visualization_msgs.msg import MarkerArray
 
 from vpr_ros.config import GalleryServerConfig
 from vpr_ros.msg import MapInfo
-from vpr_ros.nodes.map_messages import candidates_from_store, map_info_from_store
-from vpr_ros.nodes.params import declare_config
-from vpr_ros.nodes.qos import latched_qos
-from vpr_ros.nodes.runner import run_node
+from vpr_ros.nodes.component import Component, run_component
 from vpr_ros.nodes.keyframes import keyframes_to_places
+from vpr_ros.nodes.map_messages import (candidates_from_store, map_info_from_store,
+                                        place_markers)
+from vpr_ros.nodes.qos import latched_qos
 from vpr_ros.srv import AddPlaces, GetMapInfo, MergeMap, QueryMap, SaveMap
 
 MAX_K = 1000
 
 
-class GalleryServerNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__('gallery_server', **kwargs)
-        self.cfg = declare_config(self, GalleryServerConfig)
+class GalleryServer(Component):
+    def __init__(self, node, cfg: GalleryServerConfig):
+        super().__init__(node, cfg)
         self.store = None
         self.load_error = 'no map_path parameter set'
         self._image_encoder = None
         group = MutuallyExclusiveCallbackGroup()
-        self.info_pub = self.create_publisher(MapInfo, 'vpr/map_info', latched_qos())
-        self.create_service(QueryMap, 'vpr/query_map', self._query_cb, callback_group=group)
-        self.create_service(AddPlaces, 'vpr/add_places', self._add_cb, callback_group=group)
-        self.create_service(SaveMap, 'vpr/save_map', self._save_cb, callback_group=group)
-        self.create_service(GetMapInfo, 'vpr/get_map_info', self._info_cb, callback_group=group)
-        self.create_service(MergeMap, 'vpr/merge_map', self._merge_cb, callback_group=group)
-        self._load(self.cfg.map_path)
-        self.add_on_set_parameters_callback(self._on_params)
+        self.info_pub = self.publisher(MapInfo, 'vpr/map_info', latched_qos())
+        self.marker_pub = self.publisher(MarkerArray, 'vpr/map_markers', latched_qos())
+        self.service(QueryMap, 'vpr/query_map', self._query_cb, callback_group=group)
+        self.service(AddPlaces, 'vpr/add_places', self._add_cb, callback_group=group)
+        self.service(SaveMap, 'vpr/save_map', self._save_cb, callback_group=group)
+        self.service(GetMapInfo, 'vpr/get_map_info', self._info_cb, callback_group=group)
+        self.service(MergeMap, 'vpr/merge_map', self._merge_cb, callback_group=group)
+        self._load(cfg.map_path)
+        self._param_cb = node.add_on_set_parameters_callback(self._on_params)
+
+    def shutdown(self) -> None:
+        self.node.remove_on_set_parameters_callback(self._param_cb)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        super().shutdown()
 
     # -- map loading ---------------------------------------------------------------------
     def _load(self, path: str) -> bool:
         from vpr_ros.mapstore import MapStore
         if not path:
             self.store, self.load_error = None, 'no map_path parameter set'
-            self.get_logger().error('no map loaded: set the map_path parameter')
+            self.log.error('no map loaded: set the map_path parameter')
             return False
+        if self.store is not None:
+            self.store.close()
+            self.store = None
         try:
             store = MapStore.open(path, writable=True)
         except Exception as exc:  # any reason a map cannot load is reported, never fatal
             self.store, self.load_error = None, f'cannot load map {path!r}: {exc}'
-            self.get_logger().error(self.load_error)
+            self.log.error(self.load_error)
             return False
         self.store, self.load_error = store, ''
-        self.get_logger().info(f'serving map {path}: {store.num_places} places, encoder '
+        self.log.info(f'serving map {path}: {store.num_places} places, encoder '
                                f'{store.encoder} ({store.dim}-d), index {store.index_type}')
         self._publish_info()
         return True
@@ -70,13 +78,16 @@ class GalleryServerNode(Node):
         return SetParametersResult(successful=True)
 
     def _publish_info(self) -> None:
+        """Announce the map version (matchers reload) and its places (RViz markers)."""
         if self.store is not None:
             self.info_pub.publish(map_info_from_store(self.store))
+            self.marker_pub.publish(place_markers(self.store, self.cfg.frame_id,
+                                                  self.node.get_clock().now().to_msg()))
 
     def _fail(self, resp, message: str):
         resp.success = False
         resp.message = message
-        self.get_logger().warning(message)
+        self.log.warning(message)
         return resp
 
     # -- services ------------------------------------------------------------------------
@@ -176,7 +187,7 @@ class GalleryServerNode(Node):
 
 
 def main(args=None) -> None:
-    run_node(GalleryServerNode, args)
+    run_component('gallery_server', GalleryServer, GalleryServerConfig, args)
 
 
 if __name__ == '__main__':

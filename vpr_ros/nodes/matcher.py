@@ -1,40 +1,58 @@
-"""matcher node: query descriptors in, place matches and pose priors out.
+"""matcher node: query descriptors in, place matches, pose priors and a localization status out.
 
 The map is opened read-only and memory-mapped in this process (no service round trip per
 frame); a new map version announced on vpr/map_info (or found by a periodic check) is loaded
-without a restart.
+without a restart. A temporal filter (vpr_ros.localization) turns single-frame retrievals into
+a consistent estimate; the prior goes to robot_localization continuously (output_mode pose0),
+to AMCL's initialpose on confident relocalization events (initialpose), or both.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
+from std_srvs.srv import Trigger
 
 from vpr_ros.config import MatcherConfig
-from vpr_ros.msg import Descriptor, MapInfo, PlaceMatch
-from vpr_ros.nodes.map_messages import candidates_from_store, pose_from_xyz_yaw
-from vpr_ros.nodes.params import declare_config
+from vpr_ros.localization.tracking import LocalizationTracker
+from vpr_ros.msg import Descriptor, LocalizationStatus, MapInfo, PlaceMatch
+from vpr_ros.nodes.component import Component, run_component
+from vpr_ros.nodes.map_messages import candidates_from_store, pose_from_xyz_yaw, yaw_of_pose
 from vpr_ros.nodes.qos import latched_qos
-from vpr_ros.nodes.runner import run_node
-from vpr_ros.retrieval import summarize_candidates
+
+OUTPUT_MODES = ('pose0', 'initialpose', 'both')
+STATES = {'lost': LocalizationStatus.LOST, 'localizing': LocalizationStatus.LOCALIZING,
+          'localized': LocalizationStatus.LOCALIZED}
 
 
-class MatcherNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__('matcher', **kwargs)
-        self.cfg = declare_config(self, MatcherConfig)
+class Matcher(Component):
+    def __init__(self, node, cfg: MatcherConfig):
+        super().__init__(node, cfg)
+        if cfg.output_mode not in OUTPUT_MODES:
+            raise ValueError(f'output_mode {cfg.output_mode!r}: use one of {OUTPUT_MODES}')
         self.store = None
         self._last_error = ''
+        self.tracker = LocalizationTracker(cfg)
+        self._odom = None
+        self._last_initialpose = -math.inf
         group = MutuallyExclusiveCallbackGroup()  # map reloads never race a search
-        self.match_pub = self.create_publisher(PlaceMatch, self.cfg.match_topic, 10)
-        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, self.cfg.pose_topic, 10)
-        self.create_subscription(Descriptor, self.cfg.descriptor_topic, self._on_descriptor, 10,
-                                 callback_group=group)
-        self.create_subscription(MapInfo, 'vpr/map_info', lambda _m: self._refresh_map(),
-                                 latched_qos(), callback_group=group)
-        self.create_timer(max(self.cfg.map_reload_period_s, 0.1), self._refresh_map,
+        self.match_pub = self.publisher(PlaceMatch, cfg.match_topic, 10)
+        self.status_pub = self.publisher(LocalizationStatus, cfg.status_topic, 10)
+        self.pose_pub = self.publisher(PoseWithCovarianceStamped, cfg.pose_topic, 10)
+        self.initialpose_pub = self.publisher(PoseWithCovarianceStamped, cfg.initialpose_topic,
+                                              10) if cfg.output_mode != 'pose0' else None
+        self.subscription(Descriptor, cfg.descriptor_topic, self._on_descriptor, 10,
                           callback_group=group)
+        self.subscription(MapInfo, 'vpr/map_info', lambda _m: self._refresh_map(),
+                          latched_qos(), callback_group=group)
+        if cfg.odom_topic:
+            self.subscription(Odometry, cfg.odom_topic, self._on_odom, 50, callback_group=group)
+        self.service(Trigger, 'vpr/trigger_relocalization', self._on_trigger,
+                     callback_group=group)
+        self.timer(max(cfg.map_reload_period_s, 0.1), self._refresh_map, callback_group=group)
         self._refresh_map()
 
     def _refresh_map(self) -> None:
@@ -42,26 +60,39 @@ class MatcherNode(Node):
         try:
             if self.store is None:
                 self.store = MapStore.open(self.cfg.map_path)
-                self.get_logger().info(f'matching against {self.cfg.map_path}: '
-                                       f'{self.store.num_places} places ({self.store.encoder})')
+                self.log.info(f'matching against {self.cfg.map_path}: '
+                              f'{self.store.num_places} places ({self.store.encoder})')
             elif self.store.reload_if_changed():
-                self.get_logger().info(f'map updated: {self.store.num_places} places, '
-                                       f'version {self.store.version}')
+                self.log.info(f'map updated: {self.store.num_places} places, '
+                              f'version {self.store.version}')
             self._last_error = ''
         except Exception as exc:  # keep running; report once per distinct problem
             msg = f'cannot load map {self.cfg.map_path!r}: {exc}'
             if msg != self._last_error:
-                self.get_logger().error(msg)
+                self.log.error(msg)
                 self._last_error = msg
 
+    def _on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose
+        self._odom = (p.position.x, p.position.y, yaw_of_pose(p))
+
+    def _on_trigger(self, _req, resp):
+        self.tracker.reset()
+        self._last_initialpose = -math.inf  # the next relocalization is published at once
+        resp.success, resp.message = True, 'relocalization requested: hypotheses cleared'
+        self.log.info(resp.message)
+        return resp
+
     def _on_descriptor(self, msg: Descriptor) -> None:
+        if not self.active:
+            return
         if self.store is None:
-            self.get_logger().warning(f'no map loaded, dropping descriptor: {self._last_error}',
-                                      throttle_duration_sec=5.0)
+            self.log.warning(f'no map loaded, dropping descriptor: {self._last_error}',
+                             throttle_duration_sec=5.0)
             return
         q = np.asarray(msg.descriptor, dtype=np.float32)
         if q.size != self.store.dim or not np.all(np.isfinite(q)):
-            self.get_logger().error(
+            self.log.error(
                 f'descriptor from {msg.encoder!r} has {q.size} values (finite: '
                 f'{bool(np.all(np.isfinite(q)))}); the map expects {self.store.dim} finite values')
             return
@@ -70,28 +101,45 @@ class MatcherNode(Node):
         ids, scores = ids[0][valid], scores[0][valid]
         if ids.size == 0:
             return
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        est = self.tracker.step(stamp_s, scores, self.store.positions(ids), self.store.yaws(ids),
+                                self._odom, self.store.num_places)
+        self._publish(msg, ids, scores, est)
+
+    def _publish(self, msg, ids, scores, est) -> None:
         cfg = self.cfg
-        prior = summarize_candidates(scores, self.store.positions(ids), self.store.yaws(ids),
-                                     cfg.temperature, cfg.cluster_radius_m,
-                                     cfg.base_position_std_m, cfg.base_yaw_std_rad)
         match = PlaceMatch()
-        match.header.stamp = msg.header.stamp
-        match.header.frame_id = cfg.frame_id
+        match.header.stamp, match.header.frame_id = msg.header.stamp, cfg.frame_id
         match.encoder = msg.encoder
         match.candidates = candidates_from_store(self.store, ids, scores)
-        match.confidence = float(prior.confidence)
-        match.localized = bool(prior.confidence >= cfg.min_confidence)
+        match.confidence, match.localized = float(est.confidence), bool(est.localized)
         self.match_pub.publish(match)
-        if match.localized or cfg.publish_unlocalized_prior:
-            out = PoseWithCovarianceStamped()
-            out.header = match.header
-            out.pose.pose = pose_from_xyz_yaw(prior.x, prior.y, prior.z, prior.yaw)
-            out.pose.covariance = prior.covariance.reshape(-1).astype(float).tolist()
-            self.pose_pub.publish(out)
+        status = LocalizationStatus(state=STATES[est.status], confidence=float(est.confidence),
+                                    num_hypotheses=int(est.num_hypotheses),
+                                    relocalized=bool(est.relocalized), message=est.status)
+        status.header = match.header
+        self.status_pub.publish(status)
+        prior = PoseWithCovarianceStamped()
+        prior.header = match.header
+        prior.pose.pose = pose_from_xyz_yaw(est.x, est.y, 0.0, est.yaw)
+        prior.pose.covariance = np.asarray(est.covariance, float).reshape(-1).tolist()
+        if cfg.output_mode != 'initialpose' and (est.localized or cfg.publish_unlocalized_prior):
+            self.pose_pub.publish(prior)
+        now = stamp_of(msg)
+        if (self.initialpose_pub is not None and est.relocalized
+                and now - self._last_initialpose >= cfg.initialpose_min_interval_s):
+            self._last_initialpose = now
+            self.initialpose_pub.publish(prior)
+            self.log.info(f'relocalized at ({est.x:.1f}, {est.y:.1f}) confidence '
+                          f'{est.confidence:.2f}: published {cfg.initialpose_topic}')
+
+
+def stamp_of(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
 def main(args=None) -> None:
-    run_node(MatcherNode, args)
+    run_component('matcher', Matcher, MatcherConfig, args)
 
 
 if __name__ == '__main__':

@@ -11,8 +11,6 @@ import json
 import threading
 import time
 
-import rclpy
-from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
@@ -20,30 +18,26 @@ from std_srvs.srv import Trigger
 from vpr_ros.config import QueryEncoderConfig
 from vpr_ros.imaging import ImageDecodeError
 from vpr_ros.msg import Descriptor
+from vpr_ros.nodes.component import Component, run_component
 from vpr_ros.nodes.conversions import compressed_to_rgb, image_to_rgb
-from vpr_ros.nodes.params import declare_config
-from vpr_ros.nodes.runner import run_node
 from vpr_ros.query_pipeline import load_query_encoder
 
 
-class QueryEncoderNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__('query_encoder', **kwargs)
-        self.cfg = declare_config(self, QueryEncoderConfig)
-        self.encoder = load_query_encoder(self.cfg)
-        self.get_logger().info(
-            f'query network {self.encoder.name} ({self.encoder.dim}-d, backend '
-            f'{self.cfg.backend}) ready')
-        self.pub = self.create_publisher(Descriptor, self.cfg.descriptor_topic, 10)
-        if self.cfg.image_topic:
-            self.create_subscription(Image, self.cfg.image_topic,
-                                     lambda m: self._offer(m, image_to_rgb),
-                                     qos_profile_sensor_data)
-        if self.cfg.compressed_topic:
-            self.create_subscription(CompressedImage, self.cfg.compressed_topic,
-                                     lambda m: self._offer(m, compressed_to_rgb),
-                                     qos_profile_sensor_data)
-        self.create_service(Trigger, '~/stats', self._stats_cb)
+class QueryEncoder(Component):
+    def __init__(self, node, cfg: QueryEncoderConfig):
+        super().__init__(node, cfg)
+        self.encoder = load_query_encoder(cfg)
+        self.log.info(f'query network {self.encoder.name} ({self.encoder.dim}-d, backend '
+                      f'{cfg.backend}) ready')
+        self.pub = self.publisher(Descriptor, cfg.descriptor_topic, 10)
+        if cfg.image_topic:
+            self.subscription(Image, cfg.image_topic, lambda m: self._offer(m, image_to_rgb),
+                              qos_profile_sensor_data)
+        if cfg.compressed_topic:
+            self.subscription(CompressedImage, cfg.compressed_topic,
+                              lambda m: self._offer(m, compressed_to_rgb),
+                              qos_profile_sensor_data)
+        self.service(Trigger, '~/stats', self._stats_cb)
         self.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
                       'last_inference_ms': 0.0}
         self._slot = None
@@ -53,6 +47,8 @@ class QueryEncoderNode(Node):
         self._worker.start()
 
     def _offer(self, msg, decode) -> None:
+        if not self.active:
+            return
         with self._cv:
             self.stats['received'] += 1
             if self._slot is not None:
@@ -77,7 +73,7 @@ class QueryEncoderNode(Node):
             desc = self.encoder.encode(rgb)[0]
         except ImageDecodeError as exc:
             self.stats['errors'] += 1
-            self.get_logger().error(f'dropping frame stamped {msg.header.stamp.sec}.'
+            self.log.error(f'dropping frame stamped {msg.header.stamp.sec}.'
                                     f'{msg.header.stamp.nanosec:09d}: {exc}')
             return
         out = Descriptor()
@@ -94,16 +90,16 @@ class QueryEncoderNode(Node):
         resp.message = json.dumps(self.stats)
         return resp
 
-    def destroy_node(self):
+    def shutdown(self) -> None:
         with self._cv:
             self._running = False
             self._cv.notify()
         self._worker.join(timeout=5.0)
-        return super().destroy_node()
+        super().shutdown()
 
 
 def main(args=None) -> None:
-    run_node(QueryEncoderNode, args)
+    run_component('query_encoder', QueryEncoder, QueryEncoderConfig, args)
 
 
 if __name__ == '__main__':

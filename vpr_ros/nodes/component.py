@@ -1,0 +1,137 @@
+"""Node logic as components, hosted by a plain rclpy Node or by a managed (lifecycle) node.
+
+A component creates its publishers, subscriptions, services and timers through this base
+class, which records them so a lifecycle ``cleanup`` can destroy them; ``active`` gates the
+work (a configured but inactive managed node receives but does not publish).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Type
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.node import Node
+
+from vpr_ros.nodes.params import declare_params, read_config
+
+
+class Component:
+    """Base of the node logic: entity bookkeeping and the active flag."""
+
+    def __init__(self, node: Node, cfg):
+        self.node, self.cfg = node, cfg
+        self.active = False
+        self._entities = []
+
+    @property
+    def log(self):
+        return self.node.get_logger()
+
+    def publisher(self, *args, **kw):
+        return self._keep(self.node.create_publisher(*args, **kw), 'publisher')
+
+    def subscription(self, *args, **kw):
+        return self._keep(self.node.create_subscription(*args, **kw), 'subscription')
+
+    def service(self, *args, **kw):
+        return self._keep(self.node.create_service(*args, **kw), 'service')
+
+    def timer(self, *args, **kw):
+        return self._keep(self.node.create_timer(*args, **kw), 'timer')
+
+    def _keep(self, entity, kind: str):
+        self._entities.append((kind, entity))
+        return entity
+
+    def shutdown(self) -> None:
+        """Destroy everything the component created (subclasses stop their threads first)."""
+        self.active = False
+        for kind, entity in reversed(self._entities):
+            getattr(self.node, f'destroy_{kind}')(entity)
+        self._entities.clear()
+
+
+class ComponentNode(Node):
+    """An always-active node hosting one component."""
+
+    def __init__(self, name: str, component_cls: Type[Component], config_cls):
+        super().__init__(name)
+        declare_params(self, config_cls)
+        self.cfg = read_config(self, config_cls)
+        self.component = component_cls(self, self.cfg)
+        self.component.active = True
+
+    def destroy_node(self):
+        self.component.shutdown()
+        return super().destroy_node()
+
+
+class ManagedComponentNode(LifecycleNode):
+    """A lifecycle node (nav2_lifecycle_manager compatible) hosting one component."""
+
+    def __init__(self, name: str, component_cls: Type[Component], config_cls):
+        super().__init__(name)
+        self._component_cls, self._config_cls = component_cls, config_cls
+        declare_params(self, config_cls)
+        self.component = None
+
+    def on_configure(self, state):
+        try:
+            self.cfg = read_config(self, self._config_cls)
+            self.component = self._component_cls(self, self.cfg)
+        except Exception as exc:  # a failed configure leaves the node unconfigured
+            self.get_logger().error(f'configure failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state):
+        self.component.active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        self.component.active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        self._drop_component()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state):
+        self._drop_component()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _drop_component(self):
+        if self.component is not None:
+            self.component.shutdown()
+            self.component = None
+
+    def destroy_node(self):
+        self._drop_component()
+        return super().destroy_node()
+
+
+def run_component(name: str, component_cls: Type[Component], config_cls, args=None) -> None:
+    """Entry point of a node executable; ``--managed`` (before --ros-args) hosts it as a
+    lifecycle node that waits for configure/activate."""
+    argv = list(sys.argv if args is None else args)
+    non_ros = rclpy.utilities.remove_ros_args(argv)
+    host = ManagedComponentNode if '--managed' in non_ros else ComponentNode
+    rclpy.init(args=argv)
+    node = None
+    try:
+        try:
+            node = host(name, component_cls, config_cls)
+        except Exception as exc:  # a node that cannot start says why and exits non-zero
+            print(f'[FATAL] {name} could not start: {exc}', file=sys.stderr, flush=True)
+            raise SystemExit(1)
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
