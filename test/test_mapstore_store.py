@@ -1,6 +1,7 @@
 """MapStore: round trip, search correctness, validation, append/reindex, merge, dedup, stats."""
 import math
 
+import faiss
 import numpy as np
 import pytest
 
@@ -95,6 +96,8 @@ def test_append_reindex_and_reload(tmp_path):
     assert reader.num_places == 400 and reader.index_type == 'HNSW16'
     _, ids = reader.search(x[[5, 250, 399]], 1)
     assert ids[:, 0].tolist() == [5, 250, 399]
+    reader.set_search_params(ef_search=200)
+    assert faiss.downcast_index(reader._index).hnsw.efSearch == 200
     assert reader.get_places([250])[0].robot_id == 'r2'
     w.close()
     again = MapStore.open(tmp_path / 'm', writable=True)
@@ -156,3 +159,18 @@ def test_dedup_keeps_other_views_and_conditions(tmp_path):
     added, skipped = s.add(np.vstack([x[1:2], x[1:2]]),
                            [PlaceRecord(x=50.0, y=50.0), PlaceRecord(x=50.5, y=50.0)], dedup=cfg)
     assert (len(added), skipped) == (1, 1)
+
+
+def test_save_as_copy_and_float16_default(tmp_path):
+    x = _unit(50, 16)
+    s = MapStore.create(tmp_path / 'm', 'enc', 16)
+    s.add(x, _places(50))
+    version = s.save(tmp_path / 'copy')  # a full copy; this store keeps its own path
+    assert s.path == tmp_path / 'm' and s.dirty
+    c = MapStore.open(tmp_path / 'copy', expected_encoder='enc')
+    assert c.version == version and c.num_places == 50 and c.manifest['dtype'] == 'float16'
+    assert c.descriptors_of([3]).dtype == np.float32
+    np.testing.assert_allclose(c.descriptors_of(np.arange(50)), x, atol=1e-3)
+    assert MapStore.open(tmp_path / 'm').num_places == 0
+    with pytest.raises(MapError, match='not empty'):
+        s.save(tmp_path / 'copy')

@@ -1,0 +1,147 @@
+"""Poses from bag messages: conversion to the map frame, a time-indexed track, keyframing."""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from typing import List, Optional
+
+import numpy as np
+
+POSE_TYPES = ('nav_msgs/msg/Odometry', 'geometry_msgs/msg/PoseStamped',
+              'geometry_msgs/msg/PoseWithCovarianceStamped', 'sensor_msgs/msg/NavSatFix')
+
+
+@dataclasses.dataclass
+class PoseSample:
+    """A pose in the map frame (metres, yaw radians) at ``stamp`` seconds."""
+
+    stamp: float
+    x: float
+    y: float
+    z: float = 0.0
+    yaw: float = 0.0
+    lat: float = math.nan
+    lon: float = math.nan
+
+
+def norm_type(msgtype: str) -> str:
+    """ROS 1 'pkg/Type' -> ROS 2 'pkg/msg/Type' so both bag kinds compare alike."""
+    parts = msgtype.split('/')
+    return f'{parts[0]}/msg/{parts[1]}' if len(parts) == 2 else msgtype
+
+
+def header_stamp(msg, fallback: float) -> float:
+    h = getattr(msg, 'header', None)
+    st = getattr(h, 'stamp', None)
+    if st is None:
+        return fallback
+    sec = getattr(st, 'sec', getattr(st, 'secs', 0))
+    nsec = getattr(st, 'nanosec', getattr(st, 'nsecs', 0))
+    t = sec + nsec * 1e-9
+    return t if t > 0 else fallback
+
+
+def yaw_of(q) -> float:
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+def pose_from_msg(msgtype: str, msg, stamp: float) -> Optional[PoseSample]:
+    """PoseSample from one pose message (NavSatFix gives lat/lon only); None if unusable."""
+    t = norm_type(msgtype)
+    if t == 'sensor_msgs/msg/NavSatFix':
+        if msg.status.status < -1 or not (math.isfinite(msg.latitude)
+                                          and math.isfinite(msg.longitude)):
+            return None
+        return PoseSample(stamp, math.nan, math.nan, float(msg.altitude), math.nan,
+                          float(msg.latitude), float(msg.longitude))
+    pose = msg.pose.pose if t in ('nav_msgs/msg/Odometry',
+                                  'geometry_msgs/msg/PoseWithCovarianceStamped') else msg.pose
+    p = pose.position
+    vals = (p.x, p.y, p.z)
+    if not all(math.isfinite(v) for v in vals):
+        return None
+    return PoseSample(stamp, float(p.x), float(p.y), float(p.z), yaw_of(pose.orientation))
+
+
+class PoseTrack:
+    """Time-sorted poses with lookup by stamp (interpolated, or nearest, within a tolerance)."""
+
+    def __init__(self, samples: List[PoseSample]):
+        self.samples = sorted(samples, key=lambda s: s.stamp)
+        self.stamps = [s.stamp for s in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def as_array(self) -> np.ndarray:
+        """(N, 7) stamp, x, y, z, yaw, lat, lon."""
+        return np.array([[s.stamp, s.x, s.y, s.z, s.yaw, s.lat, s.lon] for s in self.samples],
+                        np.float64).reshape(-1, 7)
+
+    def at(self, stamp: float, tolerance: float) -> Optional[PoseSample]:
+        """Interpolated pose if samples within ``tolerance`` bracket ``stamp``, else the nearest
+        within ``tolerance``, else None."""
+        i = bisect.bisect_left(self.stamps, stamp)
+        before = self.samples[i - 1] if i > 0 else None
+        after = self.samples[i] if i < len(self.samples) else None
+        if after is not None and after.stamp == stamp:
+            return after
+        ok_b = before is not None and stamp - before.stamp <= tolerance
+        ok_a = after is not None and after.stamp - stamp <= tolerance
+        if ok_b and ok_a:
+            w = (stamp - before.stamp) / (after.stamp - before.stamp)
+            dyaw = math.atan2(math.sin(after.yaw - before.yaw), math.cos(after.yaw - before.yaw))
+
+            def lerp(a, b):
+                return a + w * (b - a)
+            return PoseSample(stamp, lerp(before.x, after.x), lerp(before.y, after.y),
+                              lerp(before.z, after.z), before.yaw + w * dyaw,
+                              lerp(before.lat, after.lat), lerp(before.lon, after.lon))
+        if ok_b or ok_a:
+            prefer_before = ok_b and (not ok_a or stamp - before.stamp <= after.stamp - stamp)
+            near = before if prefer_before else after
+            return dataclasses.replace(near, stamp=stamp)
+        return None
+
+
+def fill_fix_track(samples: List[PoseSample], origin, min_move_m: float = 0.5):
+    """NavSatFix samples -> map-frame x, y (via ``origin``); yaw from the direction of travel."""
+    if not samples:
+        return
+    xy = origin.latlon_to_xy([s.lat for s in samples], [s.lon for s in samples])
+    yaw = 0.0
+    for i, s in enumerate(samples):
+        s.x, s.y = float(xy[i, 0]), float(xy[i, 1])
+        j = min(i + 1, len(samples) - 1)
+        d = xy[j] - xy[i] if j != i else xy[i] - xy[max(i - 1, 0)]
+        if math.hypot(*d) >= min_move_m:
+            yaw = math.atan2(d[1], d[0])
+        s.yaw = yaw
+
+
+@dataclasses.dataclass
+class KeyframeConfig:
+    """A frame becomes a keyframe after moving ``dist_m`` or turning ``angle_deg``."""
+
+    dist_m: float = 2.0
+    angle_deg: float = 15.0
+
+
+class KeyframeSelector:
+    """Stateful keyframe decision over a stream of poses (the first pose is a keyframe)."""
+
+    def __init__(self, cfg: KeyframeConfig):
+        self.cfg = cfg
+        self.last: Optional[PoseSample] = None
+
+    def __call__(self, pose: PoseSample) -> bool:
+        last = self.last
+        if last is not None:
+            moved = math.hypot(pose.x - last.x, pose.y - last.y)
+            turned = abs(math.degrees(math.atan2(math.sin(pose.yaw - last.yaw),
+                                                 math.cos(pose.yaw - last.yaw))))
+            if moved < self.cfg.dist_m and turned < self.cfg.angle_deg:
+                return False
+        self.last = pose
+        return True

@@ -1,0 +1,75 @@
+"""``vpr-ros build-map``: build a map store from a VG folder, a CSV/JSON manifest or a bag."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+
+from vpr_ros.mapstore.build import build_map, BuildConfig
+
+HELP = {
+    'model': 'registered model name (gallery model), e.g. efficientnet_lite0_gem',
+    'checkpoint': 'weights file, loaded as create_model(model, pretrained=True, checkpoint=F)',
+    'source': 'input kind: vg (database/ queries/ folders), manifest (CSV/JSON), bag',
+    'input': 'folder, manifest file or bag path', 'out': 'map directory to create',
+    'image_topic': 'bag image topic (default: the only image topic)',
+    'pose_topic': 'bag pose topic: Odometry, PoseStamped, PoseWithCovarianceStamped, NavSatFix',
+    'keyframe_dist': 'bag keyframe every N metres travelled',
+    'keyframe_angle': '... or every N degrees turned',
+    'pose_tolerance': 'max seconds between an image and its pose',
+    'dtype': 'descriptor storage: float16 or float32',
+    'index': 'auto, Flat, HNSW32, IVF256,PQ32 or another faiss factory string',
+    'batch_size': 'images per forward pass', 'workers': 'image decoding threads',
+    'robot_id': 'robot id stored with every place', 'session': 'session name for every place',
+    'input_size': 'H W: resize images to this instead of the model default',
+    'checkpoint_every': 'images between resumable checkpoints in <out>/work',
+    'vg_subsets': 'VG subfolders to use', 'progress': 'show a progress bar',
+}
+REQUIRED = ('model', 'input', 'out')
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per BuildConfig field."""
+    for f in dataclasses.fields(BuildConfig):
+        flag = '--' + f.name.replace('_', '-')
+        kw = {'help': HELP.get(f.name, ''), 'dest': f.name}
+        if f.name == 'progress':
+            parser.add_argument('--no-progress', dest='progress', action='store_false',
+                                help='hide the progress bar')
+            continue
+        if isinstance(f.default, tuple):
+            kw.update(nargs='+', default=list(f.default),
+                      type=int if f.name == 'input_size' else str)
+        else:
+            kw.update(type=type(f.default), default=f.default)
+        if f.name == 'source':
+            kw['choices'] = ('vg', 'manifest', 'bag')
+        if f.name == 'dtype':
+            kw['choices'] = ('float16', 'float32')
+        if f.name in REQUIRED:
+            kw.update(required=True, default=None)
+        parser.add_argument(flag, **kw)
+    parser.add_argument('--json', action='store_true', help='print the summary as JSON')
+
+
+def run(args) -> int:
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    fields = {f.name for f in dataclasses.fields(BuildConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values['input_size'] = tuple(values['input_size'])
+    values['vg_subsets'] = tuple(values['vg_subsets'])
+    try:
+        summary = build_map(BuildConfig(**values))
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        print(f'build-map: error: {exc}', file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"built {summary['out']}: {summary['places']} places, encoder {summary['encoder']} "
+              f"({summary['dim']}-d {summary['dtype']}), index {summary['index']}, "
+              f"{summary['seconds']:.1f} s, {summary['images_per_s']:.1f} images/s "
+              f"({summary['images_failed']} failed, {summary['images_resumed']} resumed)")
+    return 0
