@@ -133,3 +133,24 @@ def test_gallery_cache_reuses_and_invalidates(tmp_path):
     f3, m3 = cached_gallery_features(gallery, paths, tmp_path / 'cache', progress=False)
     assert not m3['cached'] and not np.allclose(f3[0], f1[0])
     np.testing.assert_allclose(f3[1:], f1[1:], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', ['mobilenetv3_small', 'mobilenetv3_large',
+                                  'mobilenetv4_conv_small', 'efficientvit_b2',
+                                  'mobilevitv2_100', 'efficientnet_lite0_query'])
+def test_every_query_model_trains_through_the_config(name):
+    """--query-model NAME: built with the gallery's dim at the query input size, one step."""
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(2), 2)
+    feats = rng.standard_normal((4, 48)).astype(np.float32)
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    cfg = asym.AsymTrainConfig(query_model=name, input_size=(32, 32), epochs=1, batch_size=4,
+                               images_per_place=2, progress=False)
+    model = asym.make_query_model(cfg, dim=48)
+    assert model.dim == 48 and tuple(model.input_size) == (32, 32)
+    before = [p.detach().clone() for p in model.parameters()]
+    model, hist = asym.train_query_network(cfg, asym.TrainData([''] * 4, labels, imgs, feats),
+                                           'asym', model=model)
+    assert hist['steps'] == 1 and np.isfinite(hist['epoch_loss'][0])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -113,3 +113,37 @@ def test_keyframe_selector():
     picks = [sel(PoseSample(0.0, x, 0.0, 0.0, yaw)) for x, yaw in
              [(0, 0), (1, 0), (2.1, 0), (2.2, 0.3), (2.3, 0.31)]]
     assert picks == [True, False, True, True, False]
+
+
+def test_unreadable_and_out_of_order_messages_warn(tmp_path, caplog):
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_typestore, Stores
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    T = ts.types
+    good = write_bag(tmp_path / 'good', _images(2), [], extra_topic=False)
+    with BagReader(good, require_pose=False) as r:
+        raw = [ts.serialize_cdr(r._reader.deserialize(d, m), m)
+               for m, _t, d in r._reader.messages('/camera/image_raw')]
+    bag = tmp_path / 'bag'
+    with Writer(bag, version=9) as w:
+        ci = w.add_connection('/cam', 'sensor_msgs/msg/Image', typestore=ts)
+        cp = w.add_connection('/pose', 'geometry_msgs/msg/PoseStamped', typestore=ts)
+        # header stamps out of order, log times in order
+        for j, (t, x) in enumerate(((100.0, 0.0), (100.2, 2.0), (100.1, 1.0))):
+            sec, ns = int(t), int(round((t % 1) * 1e9))
+            msg = T['geometry_msgs/msg/PoseStamped'](
+                header=T['std_msgs/msg/Header'](
+                    stamp=T['builtin_interfaces/msg/Time'](sec=sec, nanosec=ns), frame_id='map'),
+                pose=T['geometry_msgs/msg/Pose'](
+                    position=T['geometry_msgs/msg/Point'](x=x, y=0.0, z=0.0),
+                    orientation=T['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0)))
+            w.write(cp, int((100.0 + 0.01 * j) * 1e9), ts.serialize_cdr(msg, cp.msgtype))
+        w.write(ci, int(100.0e9), raw[0])
+        w.write(ci, int(100.05e9), b'\x00\x01\x00\x00garbage')
+        w.write(ci, int(100.1e9), raw[1])
+    with caplog.at_level(logging.WARNING):
+        with BagReader(bag) as r:
+            frames = list(r.frames())
+            assert [round(p.x, 3) for p in (s for s in r.pose_track().samples)] == [0, 1, 2]
+    assert len(frames) == 2 and r.warnings >= 2
+    assert 'unreadable' in caplog.text and 'out of time order' in caplog.text

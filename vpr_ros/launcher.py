@@ -50,7 +50,7 @@ def node_command(executable: str, name: str, params_file: str, overrides: List[s
 
 def graph_commands(graph: str, params_file: str = '', map_path: str = '',
                    use_sim_time: bool = False, sets: List[str] = (),
-                   managed: bool = False) -> List[tuple]:
+                   managed: bool = False, namespace: str = '') -> List[tuple]:
     """[(node name, command)] for ``graph``; ``sets`` are 'node.param:=value' overrides."""
     if graph not in GRAPHS:
         raise KeyError(f'unknown graph {graph!r}; known: {", ".join(GRAPHS)}')
@@ -66,7 +66,7 @@ def graph_commands(graph: str, params_file: str = '', map_path: str = '',
         if use_sim_time:
             overrides.append('use_sim_time:=true')
         out.append((name, node_command(executable, name, params_file, overrides,
-                                       managed=managed)))
+                                       namespace=namespace, managed=managed)))
     return out
 
 
@@ -106,13 +106,14 @@ def add_arguments(parser) -> None:
     parser.add_argument('--use-sim-time', action='store_true')
     parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM:=VALUE',
                         help='override one parameter of one node')
+    parser.add_argument('--namespace', default='', help='ROS namespace of every node')
     parser.add_argument('--managed', action='store_true',
                         help='run lifecycle nodes and bring them up (configure, activate)')
 
 
 def run(args) -> int:
     commands = graph_commands(args.graph, args.params_file, args.map, args.use_sim_time,
-                              args.set, args.managed)
+                              args.set, args.managed, args.namespace)
     stop = {'signal': None}
 
     def on_signal(signum, _frame):
@@ -124,7 +125,9 @@ def run(args) -> int:
         if args.managed:
             from vpr_ros.nodes.lifecycle_driver import bring_up
             try:
-                bring_up([n for n, _ in commands])
+                ns = args.namespace.strip('/')
+                bring_up([f'{ns}/{n}' if ns else n for n, _ in commands],
+                         alive=lambda: not group.poll_dead())
             except (RuntimeError, TimeoutError) as exc:
                 print(f'[vpr-ros run] {exc}; stopping', file=sys.stderr, flush=True)
                 return 1

@@ -78,13 +78,19 @@ def open_source(cfg: BuildConfig):
 
 
 def load_model(cfg: BuildConfig):
-    from vpr_ros.models import create_model
-    if cfg.checkpoint:
-        if not Path(cfg.checkpoint).is_file():
-            raise FileNotFoundError(f'checkpoint {cfg.checkpoint} does not exist')
-        model = create_model(cfg.model, pretrained=True, checkpoint=cfg.checkpoint)
+    """The gallery model with its pretrained weights (the same loader the nodes use).
+
+    ``cfg.checkpoint`` is a vpr_ros checkpoint, or a backbone weights file for ``cfg.model``
+    (e.g. an official DINOv2 .pth).
+    """
+    from vpr_ros.models.checkpoint import is_checkpoint
+    from vpr_ros.models.runtime import build_torch_model
+    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
+        raise FileNotFoundError(f'checkpoint {cfg.checkpoint} does not exist')
+    if cfg.checkpoint and is_checkpoint(cfg.checkpoint):
+        model, _ = build_torch_model(model=cfg.model, checkpoint=cfg.checkpoint)
     else:
-        model = create_model(cfg.model)
+        model, _ = build_torch_model(model=cfg.model, weights=cfg.checkpoint)
     return model.eval()
 
 

@@ -39,10 +39,10 @@ class GalleryServer(Component):
         self.service(GetMapInfo, 'vpr/get_map_info', self._info_cb, callback_group=group)
         self.service(MergeMap, 'vpr/merge_map', self._merge_cb, callback_group=group)
         self._load(cfg.map_path)
-        self._param_cb = node.add_on_set_parameters_callback(self._on_params)
+        node.add_on_set_parameters_callback(self._on_params)
 
     def shutdown(self) -> None:
-        self.node.remove_on_set_parameters_callback(self._param_cb)
+        self.node.remove_on_set_parameters_callback(self._on_params)
         if self.store is not None:
             self.store.close()
             self.store = None

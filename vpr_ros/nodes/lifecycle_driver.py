@@ -9,22 +9,34 @@ import time
 from typing import Iterable
 
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
 
-def _call(node, client, request, timeout: float):
-    if not client.wait_for_service(timeout_sec=timeout):
-        raise TimeoutError(f'{client.srv_name} not available after {timeout:.0f} s')
+def _call(node, client, request, timeout: float, alive=None):
+    deadline = time.monotonic() + timeout
+    while not client.wait_for_service(timeout_sec=0.5):
+        if alive is not None and not alive():
+            raise RuntimeError(f'{client.srv_name}: the node exited before coming up')
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'{client.srv_name} not available after {timeout:.0f} s')
     future = client.call_async(request)
-    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        executor.spin_until_future_complete(future, timeout_sec=timeout)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
     if not future.done():
         raise TimeoutError(f'{client.srv_name} did not answer in {timeout:.0f} s')
     return future.result()
 
 
-def bring_up(node_names: Iterable[str], timeout: float = 120.0) -> None:
-    """Configure then activate each managed node; RuntimeError naming the node that failed."""
+def bring_up(node_names: Iterable[str], timeout: float = 300.0, alive=None) -> None:
+    """Configure then activate each managed node; RuntimeError naming the node that failed.
+    ``alive()`` (optional) returning False aborts the wait (a node process died)."""
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node('vpr_lifecycle_driver', context=context)
@@ -36,7 +48,7 @@ def bring_up(node_names: Iterable[str], timeout: float = 120.0) -> None:
                                (Transition.TRANSITION_ACTIVATE, 'activate')):
                 t0 = time.monotonic()
                 res = _call(node, change, ChangeState.Request(
-                    transition=Transition(id=tid)), timeout)
+                    transition=Transition(id=tid)), timeout, alive)
                 if not res.success:
                     state = _call(node, get, GetState.Request(), 10.0).current_state.label
                     raise RuntimeError(f'{name}: {label} failed (state {state})')

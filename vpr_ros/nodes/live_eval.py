@@ -65,6 +65,10 @@ def _wait_connected(client, group, rgb, first_ns: int, timeout: float) -> None:
         t_end = time.monotonic() + 2.0
         while time.monotonic() < t_end:
             if client.records[ns].t_match is not None:
+                t_settle = time.monotonic() + 3.0  # earlier warm-ups may still be in flight
+                while time.monotonic() < t_settle and any(
+                        r.t_match is None for r in list(client.records.values())):
+                    time.sleep(0.05)
                 client.records.clear()
                 return
             time.sleep(0.05)
@@ -72,6 +76,21 @@ def _wait_connected(client, group, rgb, first_ns: int, timeout: float) -> None:
         if time.monotonic() > deadline:
             break
     raise RuntimeError(f'no match came back for warm-up frames within {timeout:.0f} s')
+
+
+def _reset_matcher(client, timeout: float = 10.0) -> str:
+    """Clear the matcher's temporal state (the warm-up frames went through it), so the replay
+    starts from the same empty state as the offline run; a warning if it cannot be done."""
+    from std_srvs.srv import Trigger
+    srv = client.node.create_client(Trigger, 'vpr/trigger_relocalization')
+    if not srv.wait_for_service(timeout_sec=timeout):
+        return ('the matcher offers no vpr/trigger_relocalization service: its temporal state '
+                'includes the warm-up frames')
+    future = srv.call_async(Trigger.Request())
+    deadline = time.monotonic() + timeout
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return '' if future.done() else 'the matcher did not answer vpr/trigger_relocalization'
 
 
 def _result(q, rec) -> FrameResult:
@@ -120,12 +139,15 @@ def run_live(cfg: EvalConfig, matcher: MatcherConfig, startup_timeout: float = 2
                 rate_hz=cfg.rate or 'bag')
     params = write_params(cfg, matcher, manifest['encoder'], Path(cfg.out) / 'live_params.yaml')
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    metas, seen = [], set()
+    metas, seen, warnings = [], set(), []
     with NodeGroup(graph_commands('localize', params, cfg.map, use_sim_time=True)) as group:
         client = ReplayClient(image_topic=IMAGE_TOPIC, compressed=False, publish_clock=True)
         try:
             first_ns = int(round(first.stamp * 1e9))
             _wait_connected(client, group, first.rgb, first_ns, startup_timeout)
+            problem = _reset_matcher(client)
+            if problem:
+                warnings.append(problem)
             t0 = time.monotonic()
             for i, qu in enumerate(_chain(first, queries)):
                 ns = int(round(qu.stamp * 1e9))
@@ -151,7 +173,7 @@ def run_live(cfg: EvalConfig, matcher: MatcherConfig, startup_timeout: float = 2
     done = [r.t_match for r in records if r.t_match is not None]
     t_first = min(r.t_published for r in records)
     wall = (max(done) if done else max(r.t_published for r in records)) - t_first
-    return EvalRun('live', frames, wall, info)
+    return EvalRun('live', frames, wall, info, warnings)
 
 
 def _chain(first, rest):

@@ -1,0 +1,95 @@
+"""Gallery fine-tuning: the MS-loss loop learns, augmentation, recall, float16 export."""
+import numpy as np
+import pytest
+import torch
+
+from vpr_ros.models import packaged  # noqa: F401  (registers efficientnet_lite0_vpr)
+from vpr_ros.models.checkpoint import read_checkpoint
+from vpr_ros.models.registry import create_model
+from vpr_ros.training import gallery_finetune as gf
+from vpr_ros.world.generate import WorldConfig, generate_world
+
+SIZE = (48, 64)  # (h, w) training input of the tiny runs
+
+
+@pytest.fixture(scope='module')
+def tiny_town(tmp_path_factory):
+    """6 places x 4 images at 64x48 (GSV layout) and a VG folder of the same town."""
+    out = tmp_path_factory.mktemp('gallery_town')
+    generate_world(WorldConfig(seed=1001, out=str(out), places=6, spacing_m=12.0,
+                               conditions=('day', 'dusk'), formats=('gsv', 'vg'),
+                               size=(64, 48), supersample=1, images_per_place=4,
+                               progress=False))
+    return out
+
+
+def _cfg(town, tmp_path, **kw):
+    base = dict(train=(str(town),), out=str(tmp_path / 'run'), input_size=SIZE, epochs=5,
+                lr=2e-3, warmup_steps=1, places_per_batch=6, images_per_place=4,
+                freeze_blocks=2, crop_scale=1.0, jitter=0.0, progress=False, threads=2)
+    base.update(kw)
+    return gf.GalleryConfig(**base)
+
+
+def test_training_lowers_ms_loss(tiny_town, tmp_path):
+    # One batch per epoch holds all 24 images (6 places x 4), so the epoch losses are
+    # comparable: fine-tuning must pull each place's images together.
+    cfg = _cfg(tiny_town, tmp_path, val=str(tiny_town / 'test'))
+    model, log = gf.train_gallery(cfg)
+    assert 0.0 <= log['val_before'] <= 1.0
+    assert all(0.0 <= e['val_r1'] <= 1.0 for e in log['epochs'])
+    losses = [e['loss'] for e in log['epochs']]
+    assert log['images'] == 24 and log['places'] == 6
+    assert all(e['steps'] == 1 for e in log['epochs'])
+    assert losses[0] > 0 and losses[-1] < 0.85 * losses[0], losses
+    assert (tmp_path / 'run' / 'last.safetensors').is_file()
+    # frozen stem / early stages did not move, a trained stage did
+    ref = create_model('efficientnet_lite0_gem', pretrained=True)
+    net, ref_net = model.backbone.net, ref.backbone.net
+    assert torch.equal(net.conv_stem.weight, ref_net.conv_stem.weight)
+    assert torch.equal(net.blocks[1][0].conv_pw.weight, ref_net.blocks[1][0].conv_pw.weight)
+    assert not torch.equal(net.blocks[5][0].conv_pw.weight, ref_net.blocks[5][0].conv_pw.weight)
+
+
+def test_augment_shapes_and_range():
+    rng = np.random.default_rng(0)
+    imgs = [np.full((48, 64, 3), v, np.uint8) for v in (0, 128, 255)]
+    x = gf.augment(imgs, (30, 40), (0.5,) * 3, (0.5,) * 3, 0.5, 0.3, rng)
+    assert x.shape == (3, 3, 30, 40)
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
+    plain = gf.augment(imgs, (48, 64), (0.5,) * 3, (0.5,) * 3, 1.0, 0.0, rng)
+    assert torch.allclose(plain[1], torch.full_like(plain[1], 128 / 255 * 2 - 1), atol=1e-5)
+
+
+def test_vg_recall_counts_hits_within_radius(tiny_town, monkeypatch):
+    # Descriptors that encode the image's place: every query finds its own place (R@1 = 1);
+    # reversed place order: the top match is a far place unless it lies within 25 m.
+    from vpr_ros.io.datasets import read_vg
+
+    def by_place(model, paths, batch=32):
+        ids = [int(p.split('@p')[1][:5]) for p in paths]
+        return np.eye(6, dtype=np.float32)[[model(i) for i in ids]]
+
+    monkeypatch.setattr(gf, 'encode_paths', by_place)
+    rec = gf.vg_recall(lambda i: i, str(tiny_town / 'test'))
+    assert rec['dusk'] == {'R@1': 1.0, 'R@5': 1.0, 'queries': 6}
+    assert 0 < rec['chance']['R@1'] < 1
+    flipped = gf.vg_recall(lambda i: 5 - i, str(tiny_town / 'test'))
+    xy = np.array([[r.x, r.y] for r in read_vg(tiny_town / 'test' / 'database')])
+    expect = np.mean(np.linalg.norm(xy - xy[::-1], axis=1) <= 25.0)
+    assert flipped['dusk']['R@1'] == pytest.approx(expect) and expect < 1.0
+
+
+def test_export_packaged_float16_roundtrip(tmp_path):
+    model = create_model('efficientnet_lite0_gem', pretrained=True, input_size=SIZE).eval()
+    path = tmp_path / 'lite0_vpr.safetensors'
+    gf.export_packaged(model, str(path), extra={'note': 'test'})
+    state, meta = read_checkpoint(str(path))
+    assert meta['name'] == 'efficientnet_lite0_vpr' and meta['extra'] == {'note': 'test'}
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+    loaded = create_model('efficientnet_lite0_vpr', input_size=SIZE).eval()
+    loaded.load_state_dict(state)
+    x = torch.rand(2, 3, *SIZE) * 2 - 1
+    with torch.inference_mode():
+        cos = (model(x) * loaded(x)).sum(1)
+    assert float(cos.min()) > 0.999

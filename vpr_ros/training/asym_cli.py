@@ -1,0 +1,207 @@
+"""Train an asymmetric query network (AsymVPR) against a frozen gallery model, with baselines.
+
+``vpr-ros train asym --gallery-model G --query-model Q --data PATH --out DIR [--eval VG]``
+trains ours (and, per --baselines, the symmetric student and CSD), evaluates them on a held-out
+split and writes report.json / report.md / PNG plots into --out. ``--preset quick`` renders a
+small training town and a held-out town (different seeds) when --data / --eval are not given.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+
+from vpr_ros.training.asym import AsymTrainConfig
+
+PRESETS = {
+    # The end-to-end comparison in minutes on 2 CPU cores (see README / the report).
+    'quick': dict(epochs=5, bank_fractions='0.5', latency_runs=20,
+                  world_places=100, heldout_places=60),
+    'full': dict(epochs=10, bank_fractions='0.25,0.5', latency_runs=50,
+                 world_places=220, heldout_places=150),
+}
+WORLD_SEEDS = (101, 202)  # training town, held-out town: different seeds, disjoint places
+
+
+def _flag_type(tp):
+    if tp is bool:
+        return lambda s: s.lower() in ('1', 'true', 'yes', 'on')
+    return tp
+
+
+def add_dataclass_arguments(parser, cls, skip=()) -> None:
+    """One --flag per dataclass field (default SUPPRESS: only given flags reach the args)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        tp = hints[f.name]
+        kw = dict(default=argparse.SUPPRESS, dest=f.name, help=f'(default: {f.default!r})')
+        if typing.get_origin(tp) in (tuple, typing.Tuple):
+            kw.update(type=int, nargs='+')
+        else:
+            kw['type'] = _flag_type(tp)
+        parser.add_argument('--' + f.name.replace('_', '-'), **kw)
+
+
+def add_arguments(parser) -> None:
+    """Options of ``vpr-ros train asym`` (generated from AsymTrainConfig)."""
+    add_dataclass_arguments(parser, AsymTrainConfig)
+    parser.add_argument('--preset', choices=sorted(PRESETS), default='',
+                        help='settings and, without --data/--eval, generated towns')
+
+
+def config_from_args(args) -> tuple:
+    """(AsymTrainConfig, preset dict): dataclass defaults <- preset <- explicit flags."""
+    preset = dict(PRESETS.get(getattr(args, 'preset', '') or '', {}))
+    names = {f.name for f in dataclasses.fields(AsymTrainConfig)}
+    values = {k: v for k, v in preset.items() if k in names}
+    values.update({k: v for k, v in vars(args).items() if k in names})
+    for k in ('input_size', 'gallery_input_size'):
+        if k in values and len(values[k]) == 1:
+            values[k] = (values[k][0], values[k][0])
+    return AsymTrainConfig(**values), preset
+
+
+def generate_towns(out: Path, train_places: int, heldout_places: int, progress: bool = True):
+    """A training town (GSV layout, 4 conditions) and a held-out town (VG layout) from other
+    seeds; the held-out database is day, its queries day/dusk/night/rain from shifted views."""
+    from vpr_ros.world.generate import WorldConfig, generate_world
+    train, held = out / f'train_s{WORLD_SEEDS[0]}', out / f'heldout_s{WORLD_SEEDS[1]}'
+    if not (train / 'Dataframes').is_dir():
+        generate_world(WorldConfig(seed=WORLD_SEEDS[0], out=str(train), places=train_places,
+                                   formats=('gsv',), city='TrainTown', progress=progress))
+    if not (held / 'test' / 'queries').is_dir():
+        generate_world(WorldConfig(seed=WORLD_SEEDS[1], out=str(held), places=heldout_places,
+                                   formats=('vg',), progress=progress,
+                                   conditions=('day', 'day', 'dusk', 'night', 'rain')))
+    return train, held / 'test'
+
+
+def run(args) -> int:
+    """Entry point of ``vpr-ros train asym``."""
+    cfg, preset = config_from_args(args)
+    if preset and (not cfg.data or not cfg.eval):
+        train, held = generate_towns(Path(cfg.out) / 'worlds', preset['world_places'],
+                                     preset['heldout_places'], cfg.progress)
+        cfg = dataclasses.replace(cfg, data=cfg.data or str(train), eval=cfg.eval or str(held))
+    if not cfg.data:
+        raise SystemExit('vpr-ros train asym: --data is required (or --preset quick)')
+    report = run_comparison(cfg)
+    print(f'report written to {Path(cfg.out) / "report.md"}')
+    ours = report.get('recall', {}).get('ours_asym', {}).get('all')
+    if ours:
+        print(f'ours (asymmetric) R@1 on the held-out split: {ours["R@1"]:.1f}%')
+    return 0
+
+
+def _gallery(cfg: AsymTrainConfig):
+    from vpr_ros.models.checkpoint import is_checkpoint
+    from vpr_ros.models.runtime import build_torch_model
+    ckpt = cfg.gallery_checkpoint
+    size = tuple(cfg.gallery_input_size) or None
+    if ckpt and is_checkpoint(ckpt):
+        return build_torch_model(checkpoint=ckpt, input_size=size)[0]
+    return build_torch_model(model=cfg.gallery_model, weights=ckpt, input_size=size)[0]
+
+
+def run_comparison(cfg: AsymTrainConfig) -> dict:
+    """Train ours and the baselines, evaluate, profile and write the report into cfg.out."""
+    import time
+    import numpy as np
+    import torch
+    from vpr_ros.training import asym, csd, evaluate_asym as ev
+    from vpr_ros.training.asym_report import write_report
+    from vpr_ros.training.gallery_cache import cached_gallery_features
+    from vpr_ros.training.memory_bank import MemoryBank
+    from vpr_ros.training.places import place_subset, read_rows
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = cfg.cache_dir or str(out / 'cache')
+    rows = read_rows(cfg.data, cell_m=cfg.place_cell_m, yaw_bins=cfg.place_yaw_bins)
+    gallery = _gallery(cfg)
+    gname, gdim = cfg.gallery_model, int(gallery.dim)
+    feats, gmeta = cached_gallery_features(gallery, rows.paths, cache, gname,
+                                           cfg.gallery_checkpoint, progress=cfg.progress)
+    images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
+    data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
+    rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
+        k: gmeta[k] for k in ('model', 'input_size', 'dim', 'num_images', 'extract_seconds',
+                              'cached')}, 'train': {}, 'models': {}, 'timing': {}}
+    bank = MemoryBank.from_features(feats, rows.places)
+    rep['timing']['ours_precompute_s'] = bank.build_seconds
+    untrained = asym.make_query_model(cfg, gdim).eval()
+    runs = {'ours_asym': dict(method='asym', bank=bank)}
+    if cfg.ablate_gamma0:
+        runs['ours_gamma0'] = dict(method='asym', bank=bank, gamma=0.0)
+    base = [b.strip() for b in cfg.baselines.split(',') if b.strip()]
+    if 'symmetric' in base:
+        runs['symmetric_student'] = dict(method='symmetric')
+    if 'csd' in base:
+        anchors, secs = csd.knn_neighbours(feats, cfg.csd_k, cfg.threads)
+        rep['timing']['csd_precompute_s'] = secs
+        runs['csd_asym'] = dict(method='csd', anchors=anchors)
+    for frac in [float(f) for f in cfg.bank_fractions.split(',') if f.strip()]:
+        sub = data.subset(place_subset(rows.places, frac, cfg.seed))
+        sub_bank = MemoryBank.from_features(sub.gallery, sub.labels)
+        runs[f'ours_bank{int(frac * 100)}'] = dict(method='asym', bank=sub_bank, data=sub)
+    trained = {}
+    for tag, kw in runs.items():
+        run_data = kw.pop('data', data)
+        model, hist = asym.train_query_network(cfg, run_data, tag=tag, **kw)
+        if kw.get('bank') is not None:
+            hist['bank'] = {'places': len(kw['bank']), 'bytes': kw['bank'].nbytes(),
+                            'build_s': kw['bank'].build_seconds}
+        asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim, hist,
+                                   kw['method'])
+        trained[tag], rep['train'][tag] = model, hist
+    if cfg.eval:
+        rep.update(_evaluate(cfg, gallery, gname, cache, trained, untrained, ev))
+    qm = trained['ours_asym']
+    prof = ev.profile_models({'query': qm, 'gallery': gallery}, cfg.latency_runs, cfg.threads)
+    try:
+        ort = ev.onnx_latency({'query': qm, 'gallery': gallery}, cfg.latency_runs, cfg.threads)
+        for k, v in ort.items():
+            prof[k]['onnxruntime_latency_ms'] = v
+    except Exception as e:  # noqa: BLE001 - onnx is optional for the comparison
+        rep['onnx_latency_error'] = str(e)
+    rep['models'] = prof
+    if cfg.export_onnx:
+        from vpr_ros.models.checkpoint import model_meta
+        from vpr_ros.models.onnx_export import export_onnx, parity
+        meta = model_meta(qm, {'encoder': gname, 'dim': gdim})
+        t0 = time.perf_counter()
+        data_onnx = export_onnx(qm, meta, str(out / 'ours_asym.onnx'))
+        rep['onnx'] = {'path': str(out / 'ours_asym.onnx'), 'parity_max_abs_diff':
+                       parity(qm, data_onnx), 'export_s': time.perf_counter() - t0}
+    rep['num_train_places'] = int(len(np.unique(rows.places)))
+    rep['num_train_images'] = len(rows.paths)
+    write_report(rep, out)
+    return rep
+
+
+def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev) -> dict:
+    from vpr_ros.training.gallery_cache import cached_gallery_features
+    split = ev.read_split(cfg.eval)
+    gdb, _ = cached_gallery_features(gallery, split.db_paths, cache, gname,
+                                     cfg.gallery_checkpoint, progress=cfg.progress)
+    gq, _ = cached_gallery_features(gallery, split.q_paths, cache, gname,
+                                    cfg.gallery_checkpoint, progress=cfg.progress)
+    systems = {'gallery_symmetric': {'query': gq, 'db': gdb},
+               'untrained_asym': {'query': ev.encode_paths(untrained, split.q_paths),
+                                  'db': gdb}}
+    for tag, model in trained.items():
+        q = ev.encode_paths(model, split.q_paths)
+        if tag == 'symmetric_student':
+            systems[tag] = {'query': q, 'db': ev.encode_paths(model, split.db_paths)}
+        else:
+            systems[tag] = {'query': q, 'db': gdb}
+    recall = ev.evaluate_systems(systems, split, cfg.eval_radius_m)
+    growth = {tag: ev.db_growth(systems[tag]['query'], systems[tag]['db'], split,
+                                radius_m=cfg.eval_radius_m, seed=cfg.seed)
+              for tag in ('gallery_symmetric', 'ours_asym', 'csd_asym') if tag in systems}
+    return {'recall': recall, 'db_growth': growth, 'eval': {
+        'split': cfg.eval, 'db_images': len(split.db_paths), 'queries': len(split.q_paths),
+        'radius_m': cfg.eval_radius_m}}

@@ -1,0 +1,166 @@
+"""The AsymVPR comparison report: report.json, report.md and PNG plots (recall bars, losses)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+LABELS = {
+    'gallery_symmetric': 'gallery -> gallery (symmetric upper bound)',
+    'ours_asym': 'ours: query net -> gallery DB',
+    'ours_gamma0': 'ours without augmentation (gamma=0)',
+    'symmetric_student': 'query net alone (student -> student DB)',
+    'csd_asym': 'CSD k-NN baseline: query net -> gallery DB',
+    'untrained_asym': 'untrained query net -> gallery DB',
+}
+
+
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o
+
+
+def floors(rep: Dict) -> List[Dict]:
+    """The issue's acceptance floors, each with the measured values and pass/fail."""
+    out = []
+    rec = rep.get('recall', {})
+    if 'ours_asym' in rec and 'gallery_symmetric' in rec:
+        a, g = rec['ours_asym']['all']['R@1'], rec['gallery_symmetric']['all']['R@1']
+        out.append({'floor': 'asym R@1 >= 90% of gallery R@1',
+                    'measured': f'{a:.1f} vs {g:.1f} ({100 * a / max(g, 1e-9):.0f}%)',
+                    'ok': a >= 0.9 * g})
+    if 'ours_asym' in rec and 'symmetric_student' in rec:
+        a, s = rec['ours_asym']['all']['R@1'], rec['symmetric_student']['all']['R@1']
+        out.append({'floor': 'asym R@1 clearly above the symmetric student',
+                    'measured': f'{a:.1f} vs {s:.1f}', 'ok': a > s + 2.0})
+    tr, tm = rep.get('train', {}), rep.get('timing', {})
+    if 'ours_asym' in tr and 'csd_asym' in tr:
+        o = tm['ours_precompute_s'] + tr['ours_asym']['median_iter_seconds']
+        c = tm['csd_precompute_s'] + tr['csd_asym']['median_iter_seconds']
+        out.append({'floor': 'precompute + per-iteration cost: ours < CSD',
+                    'measured': f'{o:.4f} s vs {c:.4f} s', 'ok': o < c})
+    m = rep.get('models', {})
+    if 'query' in m and 'gallery' in m:
+        for key, name in (('latency_ms', 'torch'), ('onnxruntime_latency_ms', 'onnxruntime')):
+            if key in m['query'] and key in m['gallery']:
+                r = m['gallery'][key] / m['query'][key]
+                out.append({'floor': f'query net >= 10x cheaper in CPU latency ({name})',
+                            'measured': f'{r:.1f}x', 'ok': r >= 10.0})
+    return out
+
+
+def markdown(rep: Dict) -> str:
+    """The report as markdown tables (only measured values)."""
+    lines = ['# AsymVPR comparison', '']
+    cfg = rep.get('config', {})
+    lines += [f'gallery `{cfg.get("gallery_model")}` (frozen), query `{cfg.get("query_model")}` '
+              f'at {cfg.get("input_size")}; train data `{cfg.get("data")}` '
+              f'({rep.get("num_train_places")} places, {rep.get("num_train_images")} images); '
+              f'{cfg.get("epochs")} epochs, batch {cfg.get("batch_size")}, tau {cfg.get("tau")}, '
+              f'gamma {cfg.get("gamma")}, negatives = {cfg.get("negatives")}.', '']
+    rec = rep.get('recall', {})
+    if rec:
+        ev = rep.get('eval', {})
+        conds = [c for c in next(iter(rec.values())) if c != 'all']
+        lines += [f'Held-out split `{ev.get("split")}`: {ev.get("db_images")} DB images, '
+                  f'{ev.get("queries")} queries, true match within {ev.get("radius_m")} m.', '',
+                  '| system | R@1 | R@5 | R@10 | ' + ' | '.join(f'R@1 {c}' for c in conds) + ' |',
+                  '|---|---|---|---|' + '---|' * len(conds)]
+        for k, r in rec.items():
+            lines.append(f'| {LABELS.get(k, k)} | {r["all"]["R@1"]:.1f} | {r["all"]["R@5"]:.1f} | '
+                         f'{r["all"]["R@10"]:.1f} | '
+                         + ' | '.join(f'{r[c]["R@1"]:.1f}' for c in conds) + ' |')
+        lines.append('')
+    tr, tm = rep.get('train', {}), rep.get('timing', {})
+    if tr:
+        lines += ['| training run | places in bank | bank MB | precompute s | s/iter (median) '
+                  '| iters | train s | final loss |', '|---|---|---|---|---|---|---|---|']
+        for k, h in tr.items():
+            bank = h.get('bank') or {}
+            pre = tm.get('csd_precompute_s') if h['method'] == 'csd' else bank.get('build_s')
+            cells = [k, str(bank.get('places', '-')),
+                     f'{bank["bytes"] / 1e6:.2f}' if bank else '-',
+                     f'{pre:.4f}' if pre is not None else '-',
+                     f'{h["median_iter_seconds"]:.3f}', str(h['steps']),
+                     f'{h["train_seconds"]:.0f}', f'{h["epoch_loss"][-1]:.4f}']
+            lines.append('| ' + ' | '.join(cells) + ' |')
+        gf = rep.get('gallery_features', {})
+        lines += ['', f'Gallery feature extraction (shared by ours and CSD, cached): '
+                  f'{gf.get("num_images")} images in {gf.get("extract_seconds", 0):.1f} s '
+                  f'(reused from cache this run: {gf.get("cached")}).', '']
+    m = rep.get('models', {})
+    if m:
+        lines += ['| network | model | input | params (M) | GFLOPs | torch ms (b=1) | '
+                  'onnxruntime ms (b=1) |', '|---|---|---|---|---|---|---|']
+        for k, v in m.items():
+            ort = v.get('onnxruntime_latency_ms')
+            lines.append(f'| {k} | {v["model"]} | {v["input_size"]} | {v["params_M"]:.2f} | '
+                         f'{v["gflops"]:.3f} | {v["latency_ms"]:.2f} | '
+                         + (f'{ort:.2f} |' if ort is not None else '- |'))
+        lines.append('')
+    for tag, rows in rep.get('db_growth', {}).items():
+        lines.append(f'DB growth, {LABELS.get(tag, tag)}: ' + ', '.join(
+            f'{r["db_images"]} imgs -> R@1 {r["R@1"]:.1f}' for r in rows))
+    if 'onnx' in rep:
+        lines += ['', f'ONNX export: `{rep["onnx"]["path"]}`, parity max abs diff vs torch '
+                  f'{rep["onnx"]["parity_max_abs_diff"]:.2e}']
+    fl = floors(rep)
+    if fl:
+        lines += ['', '| floor | measured | met |', '|---|---|---|']
+        lines += [f'| {f["floor"]} | {f["measured"]} | {"yes" if f["ok"] else "NO"} |'
+                  for f in fl]
+    return '\n'.join(lines) + '\n'
+
+
+def plots(rep: Dict, out: Path) -> List[str]:
+    """recall_bars.png (R@1 per condition and system) and loss_curves.png."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    written = []
+    rec = rep.get('recall', {})
+    if rec:
+        conds = list(next(iter(rec.values())).keys())
+        fig, ax = plt.subplots(figsize=(10, 4))
+        w = 0.8 / len(rec)
+        for i, (k, r) in enumerate(rec.items()):
+            ax.bar(np.arange(len(conds)) + i * w, [r[c]['R@1'] for c in conds], w, label=k)
+        ax.set_xticks(np.arange(len(conds)) + 0.4 - w / 2, conds)
+        ax.set_ylabel('R@1 (%)')
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / 'recall_bars.png', dpi=100)
+        plt.close(fig)
+        written.append('recall_bars.png')
+    if rep.get('train'):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for k, h in rep['train'].items():
+            ax.plot(range(1, len(h['epoch_loss']) + 1), h['epoch_loss'], marker='o', label=k)
+        ax.set_xlabel('epoch')
+        ax.set_ylabel('mean training loss')
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / 'loss_curves.png', dpi=100)
+        plt.close(fig)
+        written.append('loss_curves.png')
+    return written
+
+
+def write_report(rep: Dict, out) -> None:
+    """report.json, report.md and the PNGs into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rep = dict(rep, floors=floors(rep))
+    rep['plots'] = plots(rep, out)
+    (out / 'report.json').write_text(json.dumps(_jsonable(rep), indent=1))
+    (out / 'report.md').write_text(markdown(rep))

@@ -1,0 +1,157 @@
+"""Recall@N of asymmetric and symmetric retrieval on a held-out split, overall and per condition.
+
+A query counts as correct at N when one of its N nearest database descriptors lies within
+``radius_m`` of the query position (the VG benchmark rule, 25 m by default).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+
+NS = (1, 5, 10)
+
+
+@dataclasses.dataclass
+class Split:
+    """A held-out split: database and query images with positions and conditions."""
+
+    db_paths: List[str]
+    db_xy: np.ndarray
+    q_paths: List[str]
+    q_xy: np.ndarray
+    q_conditions: List[str]
+
+
+def recall_hits(q_desc: np.ndarray, db_desc: np.ndarray, q_xy: np.ndarray, db_xy: np.ndarray,
+                radius_m: float = 25.0, ns: Sequence[int] = NS) -> np.ndarray:
+    """(Q, len(ns)) bool: query i has a true match among its top ns[j] database results."""
+    import faiss
+    index = faiss.IndexFlatIP(db_desc.shape[1])
+    index.add(np.ascontiguousarray(db_desc, dtype=np.float32))
+    kmax = min(max(ns), len(db_desc))
+    _, idx = index.search(np.ascontiguousarray(q_desc, dtype=np.float32), kmax)
+    d = np.linalg.norm(db_xy[idx] - q_xy[:, None, :], axis=2)  # (Q, kmax)
+    ok = d <= radius_m
+    return np.stack([ok[:, :min(n, kmax)].any(axis=1) for n in ns], axis=1)
+
+
+def summarize(hits: np.ndarray, conditions: Sequence[str],
+              ns: Sequence[int] = NS) -> Dict[str, Dict[str, float]]:
+    """{'all': {'R@1': %, ...}, '<condition>': {...}} in percent."""
+    conds = np.asarray(list(conditions)) if len(conditions) else np.array([''] * len(hits))
+    out = {}
+    for name in ['all'] + sorted(set(conds.tolist()) - {''}):
+        m = np.ones(len(hits), bool) if name == 'all' else conds == name
+        out[name] = {f'R@{n}': float(100.0 * hits[m, j].mean()) for j, n in enumerate(ns)}
+        out[name]['num_queries'] = int(m.sum())
+    return out
+
+
+@torch.inference_mode()
+def encode_paths(model, paths: Sequence[str], input_size=None, batch_size: int = 32,
+                 progress: bool = False) -> np.ndarray:
+    """Descriptors of image files (uncached); the gallery side goes through gallery_cache."""
+    from vpr_ros.training.gallery_cache import extract_features
+    return extract_features(model, paths, batch_size, input_size or model.input_size, progress)
+
+
+def read_split(folder) -> Split:
+    """A VG-layout folder with ``database/`` and ``queries/`` (condition = the note field)."""
+    from vpr_ros.training.places import read_rows
+    db = read_rows(Path(folder) / 'database')
+    q = read_rows(Path(folder) / 'queries')
+    return Split(db.paths, db.xy, q.paths, q.xy, q.conditions)
+
+
+def evaluate_systems(systems: Dict[str, Dict], split: Split, radius_m: float = 25.0,
+                     ns: Sequence[int] = NS) -> Dict[str, Dict]:
+    """Recall of each system {'name': {'query': (N,D) descs, 'db': (M,D) descs}}."""
+    out = {}
+    for name, s in systems.items():
+        hits = recall_hits(s['query'], s['db'], split.q_xy, split.db_xy, radius_m, ns)
+        out[name] = summarize(hits, split.q_conditions, ns)
+    return out
+
+
+def db_growth(q_desc: np.ndarray, db_desc: np.ndarray, split: Split,
+              fractions=(0.25, 0.5, 1.0), radius_m: float = 25.0, seed: int = 0) -> List[Dict]:
+    """R@1 when the database holds a growing random fraction of its images.
+
+    Queries without any true match in the reduced database are left out, so the numbers show
+    how retrieval degrades with more distractors, not with missing places.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(db_desc))
+    rows = []
+    for f in fractions:
+        keep = np.sort(order[:max(1, int(round(f * len(order))))])
+        dists = np.linalg.norm(split.q_xy[:, None] - split.db_xy[keep][None], axis=2)
+        has = (dists <= radius_m).any(axis=1)
+        hits = recall_hits(q_desc[has], db_desc[keep], split.q_xy[has], split.db_xy[keep],
+                           radius_m, (1,))
+        rows.append({'db_fraction': f, 'db_images': int(len(keep)),
+                     'queries': int(has.sum()), 'R@1': float(100 * hits[:, 0].mean())})
+    return rows
+
+
+@torch.inference_mode()
+def profile_models(models: Dict[str, object], runs: int = 30, threads: int = 2,
+                   warmup: int = 5) -> Dict[str, Dict]:
+    """Params, FLOPs (FlopCounterMode, batch 1) and CPU latency of each model at its own input.
+
+    Latencies are measured side by side: rounds alternate between the models so that load
+    from other processes hits all of them alike; the median over ``runs`` rounds is reported.
+    """
+    import time
+    from torch.utils.flop_counter import FlopCounterMode
+    torch.set_num_threads(threads)
+    out, inputs = {}, {}
+    for name, m in models.items():
+        m.eval()
+        inputs[name] = torch.randn(1, 3, *m.input_size)
+        with FlopCounterMode(display=False) as fc:
+            m(inputs[name])
+        out[name] = {'model': m.name, 'input_size': list(m.input_size),
+                     'params_M': sum(p.numel() for p in m.parameters()) / 1e6,
+                     'gflops': fc.get_total_flops() / 1e9, 'dim': int(m.dim)}
+        for _ in range(warmup):
+            m(inputs[name])
+    times = {n: [] for n in models}
+    for _ in range(runs):
+        for name, m in models.items():
+            t0 = time.perf_counter()
+            m(inputs[name])
+            times[name].append(1000 * (time.perf_counter() - t0))
+    for name in models:
+        out[name]['latency_ms'] = float(np.median(times[name]))
+    return out
+
+
+def onnx_latency(models: Dict[str, object], runs: int = 30, threads: int = 2) -> Dict[str, float]:
+    """Median batch-1 latency (ms) of each model exported to ONNX and run by onnxruntime,
+    rounds alternating between the models as in profile_models."""
+    import time
+    import onnxruntime as ort
+    from vpr_ros.models.checkpoint import model_meta
+    from vpr_ros.models.onnx_export import export_onnx
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = threads
+    sessions, feeds = {}, {}
+    for name, m in models.items():
+        data = export_onnx(m, model_meta(m), batch=1)
+        sessions[name] = ort.InferenceSession(data, opts, providers=['CPUExecutionProvider'])
+        feeds[name] = {'images': np.random.default_rng(0).standard_normal(
+            (1, 3, *m.input_size)).astype(np.float32)}
+        for _ in range(5):
+            sessions[name].run(None, feeds[name])
+    times = {n: [] for n in models}
+    for _ in range(runs):
+        for name in models:
+            t0 = time.perf_counter()
+            sessions[name].run(None, feeds[name])
+            times[name].append(1000 * (time.perf_counter() - t0))
+    return {n: float(np.median(t)) for n, t in times.items()}

@@ -1,0 +1,98 @@
+"""Extract the frozen gallery model's features of every training image once, cached on disk.
+
+A cache entry is ``<key>.npy`` (float32, (N, D), row i = image i) plus ``<key>.json`` (the
+manifest: model, checkpoint digest, input size, image list, extraction time). The key hashes
+the model name, the checkpoint's sha256, the input size and every image's path, size and mtime,
+so the same model + data reuses the entry and any change re-extracts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from vpr_ros.imaging import read_image_file
+
+
+def load_rgb(path, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """uint8 RGB (H, W, 3) of an image file, resized (area) to ``size`` = (h, w) if given."""
+    rgb = read_image_file(path)
+    if size and tuple(rgb.shape[:2]) != tuple(size):
+        import cv2
+        rgb = cv2.resize(rgb, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+@torch.inference_mode()
+def extract_features(model, paths: Sequence[str], batch_size: int = 32,
+                     input_size=None, progress: bool = True) -> np.ndarray:
+    """(N, D) float32 descriptors of image files (model.preprocess at ``input_size``)."""
+    from tqdm import tqdm
+    model.eval()
+    size = tuple(input_size or model.spec.input_size)
+    out = np.empty((len(paths), model.dim), dtype=np.float32)
+    for s in tqdm(range(0, len(paths), batch_size), desc='gallery features', unit='batch',
+                  disable=not progress, leave=False):
+        imgs = [model.preprocess(load_rgb(p), size) for p in paths[s:s + batch_size]]
+        out[s:s + len(imgs)] = model(torch.cat(imgs)).float().numpy()
+    return out
+
+
+def _file_digest(path: str) -> str:
+    if not path:
+        return ''
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 22), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(model_name: str, checkpoint: str, input_size, paths: Sequence[str]) -> str:
+    """Hex digest identifying (model, weights, input size, exact image files)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([model_name, _file_digest(checkpoint), list(input_size)]).encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f'{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()[:24]
+
+
+def cached_gallery_features(model, paths: Sequence[str], cache_dir, model_name: str = '',
+                            checkpoint: str = '', input_size=None, batch_size: int = 32,
+                            progress: bool = True) -> Tuple[np.ndarray, Dict]:
+    """Gallery features of ``paths``, from ``cache_dir`` when present, extracted otherwise.
+
+    Returns (features, manifest); manifest['cached'] says whether the entry was reused and
+    manifest['extract_seconds'] how long the original extraction took.
+    """
+    size = tuple(input_size or model.spec.input_size)
+    name = model_name or model.name
+    key = cache_key(name, checkpoint, size, paths)
+    cache_dir = Path(cache_dir)
+    npy, meta = cache_dir / f'{key}.npy', cache_dir / f'{key}.json'
+    if npy.is_file() and meta.is_file():
+        manifest = json.loads(meta.read_text())
+        feats = np.load(npy, allow_pickle=False)
+        if feats.shape == (len(paths), model.dim):
+            manifest['cached'] = True
+            return feats, manifest
+    t0 = time.perf_counter()
+    feats = extract_features(model, paths, batch_size, size, progress)
+    manifest = {'model': name, 'checkpoint': checkpoint, 'input_size': list(size),
+                'dim': int(model.dim), 'num_images': len(paths),
+                'extract_seconds': time.perf_counter() - t0,
+                'paths': [os.path.abspath(p) for p in paths]}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = npy.with_suffix('.tmp.npy')
+    np.save(tmp, feats)
+    os.replace(tmp, npy)
+    meta.write_text(json.dumps(manifest, indent=1))
+    manifest['cached'] = False
+    return feats, manifest

@@ -1,0 +1,87 @@
+"""Fine-tune a gallery model for place recognition (multi-similarity loss, P x K batches).
+
+Every field of vpr_ros.training.gallery_finetune.GalleryConfig is a flag (underscores become
+dashes; tuples are comma lists, e.g. --train towns/1001,towns/1002 --input-size 168,224).
+``--evaluate DIR[,DIR]`` then reports Recall@1/5 per condition on held-out VG folders for the
+trained model and for ``--baseline``; ``--export FILE`` writes the float16 packaged weights.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from vpr_ros.training.gallery_finetune import (GalleryConfig, export_packaged, train_gallery,
+                                               vg_recall)
+
+HELP = {
+    'train': 'comma list of GSV-Cities roots (vpr-ros world --formats gsv)',
+    'val': 'held-out VG folder (with database/ and queries/) for the per-epoch R@1',
+    'out': 'output folder (last.safetensors, log.json, eval.json)',
+    'model': 'registered start model with pretrained weights',
+    'input_size': 'H,W of the training and inference input',
+    'freeze_blocks': 'EfficientNet stages kept frozen after the stem',
+    'max_steps': 'steps per epoch (0 = every place once per epoch)',
+}
+
+
+def _parse_tuple(default):
+    def parse(text: str):
+        items = [s for s in text.split(',') if s]
+        return tuple(type(default[0])(s) if default else s for s in items)
+    return parse
+
+
+def add_arguments(parser) -> None:
+    for f in dataclasses.fields(GalleryConfig):
+        flag = '--' + f.name.replace('_', '-')
+        default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=f.name, default=default,
+                                action=argparse.BooleanOptionalAction, help=f'(default: {default})')
+            continue
+        kind = _parse_tuple(default) if isinstance(default, tuple) else type(default)
+        parser.add_argument(flag, dest=f.name, type=kind, default=default,
+                            help=HELP.get(f.name, f'(default: {default})'))
+    parser.add_argument('--evaluate', default='', help='comma list of held-out VG folders')
+    parser.add_argument('--baseline', default='efficientnet_lite0_gem',
+                        help='registered model compared with on --evaluate folders')
+    parser.add_argument('--export', default='', help='write float16 packaged weights here')
+
+
+def evaluate_folders(models: dict, folders, out_path=None) -> dict:
+    """{model label: {folder: vg_recall}}; printed as one line per condition."""
+    report = {}
+    for label, model in models.items():
+        report[label] = {}
+        for folder in folders:
+            rec = vg_recall(model, folder)
+            report[label][folder] = rec
+            for cond, r in rec.items():
+                print(f'{label:<40} {Path(folder).parent.name:<12} {cond:<9} '
+                      + ' '.join(f'{k} {v:.3f}' for k, v in r.items() if k != 'queries'))
+    if out_path:
+        Path(out_path).write_text(json.dumps(report, indent=1))
+    return report
+
+
+def run(args) -> int:
+    from vpr_ros.models.registry import create_model, get_spec
+    cfg = GalleryConfig(**{f.name: getattr(args, f.name)
+                           for f in dataclasses.fields(GalleryConfig)})
+    model, log = train_gallery(cfg)
+    print(f'loss {log["epochs"][0]["loss"]:.4f} -> {log["epochs"][-1]["loss"]:.4f} in '
+          f'{log["train_s"]:.0f} s' if log['epochs'] else 'no epochs run')
+    if args.export:
+        export_packaged(model, args.export, extra={'training': log})
+        print(f'packaged weights: {args.export}')
+    folders = [s for s in args.evaluate.split(',') if s]
+    if folders:
+        models = {f'{args.baseline} {s[0]}x{s[1]}': create_model(args.baseline, True,
+                                                                 input_size=s)
+                  for s in dict.fromkeys([tuple(get_spec(args.baseline).input_size),
+                                          tuple(cfg.input_size)])}
+        models[f'fine-tuned {cfg.input_size[0]}x{cfg.input_size[1]}'] = model
+        evaluate_folders(models, folders, Path(cfg.out) / 'eval.json')
+    return 0

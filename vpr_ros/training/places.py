@@ -1,0 +1,139 @@
+"""Place ids for training: the data's own ids where it has them, a geo grid otherwise.
+
+A *place* is a set of images of the same spot (any condition, any time). GSV-Cities ships
+place ids; the VG layout and plain maps only have positions, so images are grouped by a
+square metric grid (optionally split by heading, since opposite views of one spot share
+nothing) or by greedy radius clustering.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+
+def compact_ids(keys: Sequence) -> np.ndarray:
+    """Arbitrary hashable keys -> contiguous int ids 0..P-1 in order of first appearance."""
+    table = {}
+    return np.array([table.setdefault(k, len(table)) for k in keys], dtype=np.int64)
+
+
+def grid_place_ids(x, y, cell_m: float = 20.0, yaw=None, yaw_bins: int = 0,
+                   origin=(0.0, 0.0)) -> np.ndarray:
+    """Place ids from a square geo grid of ``cell_m`` metres (map frame or UTM metres).
+
+    With ``yaw`` (radians) and ``yaw_bins`` > 0 each cell is also split into heading sectors
+    (sector 0 is centred on yaw 0). Ids are contiguous, in order of first appearance.
+    """
+    if cell_m <= 0:
+        raise ValueError(f'cell_m must be > 0, got {cell_m}')
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    cx = np.floor((x - origin[0]) / cell_m).astype(np.int64)
+    cy = np.floor((y - origin[1]) / cell_m).astype(np.int64)
+    if yaw is not None and yaw_bins > 0:
+        width = 2 * math.pi / yaw_bins
+        sector = np.floor(np.mod(np.asarray(yaw, np.float64) + width / 2, 2 * math.pi) / width)
+        sector = sector.astype(np.int64) % yaw_bins
+    else:
+        sector = np.zeros_like(cx)
+    return compact_ids(list(zip(cx.tolist(), cy.tolist(), sector.tolist())))
+
+
+def cluster_place_ids(x, y, radius_m: float = 10.0) -> np.ndarray:
+    """Greedy leader clustering: each image joins the first earlier leader within ``radius_m``."""
+    xy = np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)], axis=1)
+    leaders, ids = [], np.empty(len(xy), dtype=np.int64)
+    for i, p in enumerate(xy):
+        if leaders:
+            d = np.linalg.norm(np.asarray(leaders) - p, axis=1)
+            j = int(np.argmin(d))
+            if d[j] <= radius_m:
+                ids[i] = j
+                continue
+        leaders.append(p)
+        ids[i] = len(leaders) - 1
+    return ids
+
+
+def assign_place_ids(x, y, place_ids: Optional[Sequence] = None, yaw=None,
+                     method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
+                     radius_m: float = 10.0) -> np.ndarray:
+    """Contiguous place ids: from ``place_ids`` when every row has one, else grid/cluster."""
+    if place_ids is not None and len(place_ids) and all(
+            p is not None and p != '' and not (isinstance(p, float) and math.isnan(p))
+            for p in place_ids):
+        return compact_ids(list(place_ids))
+    if method == 'grid':
+        return grid_place_ids(x, y, cell_m=cell_m, yaw=yaw, yaw_bins=yaw_bins)
+    if method == 'cluster':
+        return cluster_place_ids(x, y, radius_m=radius_m)
+    raise ValueError(f'unknown place method {method!r} (grid | cluster)')
+
+
+def place_subset(place_ids: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of the rows whose place is in a random ``fraction`` of the places."""
+    uniq = np.unique(place_ids)
+    n = max(1, int(round(len(uniq) * float(fraction))))
+    keep = np.random.default_rng(seed).choice(uniq, size=n, replace=False)
+    return np.isin(place_ids, keep)
+
+
+@dataclasses.dataclass
+class Rows:
+    """Images with positions (metres: map frame or UTM), place ids and conditions."""
+
+    paths: List[str]
+    xy: np.ndarray                  # (N, 2)
+    yaw: np.ndarray                 # (N,) radians CCW from east (NaN when unknown)
+    places: np.ndarray              # (N,) contiguous place ids
+    conditions: List[str]
+
+
+def _read_gsv(root: Path, **place_kw) -> Rows:
+    from vpr_ros.geo import MapOrigin
+    paths, keys, xy, yaw, conds = [], [], [], [], []
+    for csv_path in sorted((root / 'Dataframes').glob('*.csv')):
+        city = csv_path.stem
+        with open(csv_path, newline='') as f:
+            for r in csv.DictReader(f):
+                name = (f'{city}_{int(r["place_id"]):07d}_{int(r["year"]):04d}_'
+                        f'{int(r["month"]):02d}_{int(r["northdeg"]):03d}_{r["lat"]}_{r["lon"]}_'
+                        f'{r["panoid"]}.jpg')
+                paths.append(str(root / 'Images' / city / name))
+                keys.append((city, int(r['place_id'])))
+                if r.get('x', '') != '' and r.get('y', '') != '':
+                    xy.append((float(r['x']), float(r['y'])))
+                else:  # GSV-Cities proper: UTM metres of the lat/lon
+                    o = MapOrigin.from_latlon(float(r['lat']), float(r['lon']))
+                    xy.append((o.easting, o.northing))
+                yaw.append(float(r['yaw']) if r.get('yaw', '') != '' else
+                           math.radians(90.0 - float(r['northdeg'])))
+                conds.append(r.get('condition', '') or '')
+    if not paths:
+        raise FileNotFoundError(f'{root}/Dataframes holds no GSV-Cities .csv')
+    return Rows(paths, np.asarray(xy, np.float64), np.asarray(yaw), compact_ids(keys), conds)
+
+
+def _read_vg(root: Path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
+             radius_m: float = 10.0) -> Rows:
+    from vpr_ros.io.vg import list_vg_folder
+    recs = list_vg_folder(root)
+    xy = np.array([(r.utm_e, r.utm_n) for r in recs], dtype=np.float64)
+    yaw = np.array([math.radians(90.0 - r.heading) for r in recs])
+    ids = assign_place_ids(xy[:, 0], xy[:, 1], None, yaw, method, cell_m, yaw_bins, radius_m)
+    return Rows([r.path for r in recs], xy, yaw, ids, [r.note for r in recs])
+
+
+def read_rows(path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
+              radius_m: float = 10.0) -> Rows:
+    """Rows of a GSV-Cities layout (place ids from its Dataframes) or a VG-layout folder
+    (place ids from a geo grid / clustering of the UTM positions; condition = the note field)."""
+    root = Path(path)
+    if (root / 'Dataframes').is_dir():
+        return _read_gsv(root)
+    return _read_vg(root, method, cell_m, yaw_bins, radius_m)
