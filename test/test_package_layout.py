@@ -56,7 +56,8 @@ def test_core_never_imports_rclpy():
     code = ('import importlib, sys\n'
             f'for m in {core!r}:\n'
             '    importlib.import_module(m)\n'
-            'bad = sorted(m for m in sys.modules if m.split(".")[0] in ("rclpy", "rosidl_runtime_py"))\n'
+            'bad = sorted(m for m in sys.modules\n'
+            '             if m.split(".")[0] in ("rclpy", "rosidl_runtime_py"))\n'
             'print(len(sys.modules), bad)\n'
             'sys.exit(1 if bad else 0)\n')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,

@@ -11,8 +11,8 @@ import sys
 from typing import List, Optional
 
 SUBCOMMANDS = {
-    'run': ('vpr_ros.launcher', 'start a node graph (e.g. localize) from its YAML, no ros2 launch'),
-    'demo': ('vpr_ros.nodes.demo', 'generate the sample world and map, localize it through the nodes'),
+    'run': ('vpr_ros.launcher', 'start a node graph (e.g. localize) from its YAML'),
+    'demo': ('vpr_ros.nodes.demo', 'sample world -> map -> localize it through the nodes'),
     'world': ('vpr_ros.world.cli', 'render a synthetic geo-tagged town (folders and rosbags)'),
     'build-map': ('vpr_ros.mapstore.cli', 'build a map store from images, a manifest or a bag'),
     'map-info': ('vpr_ros.mapstore.info_cli', 'print the manifest and statistics of a map'),

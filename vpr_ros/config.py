@@ -25,7 +25,7 @@ class QueryEncoderConfig:
     backend: str = 'torch'                            # torch | onnxruntime
     threads: int = 0                                  # intra-op threads; 0 = library default
     input_size: List[int] = dataclasses.field(default_factory=list)  # [h, w]; [] = model default
-    map_path: str = ''                                # if set, refuse a checkpoint incompatible with it
+    map_path: str = ''  # if set, refuse a checkpoint incompatible with it
 
 
 @dataclasses.dataclass
@@ -35,7 +35,7 @@ class GalleryServerConfig:
     map_path: str = ''                                # map directory (vpr-ros build-map)
     default_k: int = 10
     frame_id: str = 'map'
-    image_model: str = ''                             # encodes keyframes sent as images ('' = refuse)
+    image_model: str = ''  # encodes keyframes sent as images ('' = refuse)
     image_checkpoint: str = ''
     autosave: bool = True                             # save after every successful add/merge
     dedup_radius_m: float = 2.0                       # geographic de-duplication of keyframes
@@ -50,22 +50,22 @@ class MatcherConfig:
     map_path: str = ''
     descriptor_topic: str = 'vpr/descriptor'
     match_topic: str = 'vpr/match'
-    pose_topic: str = 'vpr/pose_prior'                # PoseWithCovarianceStamped (robot_localization pose0)
+    pose_topic: str = 'vpr/pose_prior'  # PoseWithCovarianceStamped (robot_localization pose0)
     frame_id: str = 'map'
     top_k: int = 10
     temperature: float = 0.02                         # softmax temperature over cosine scores
-    cluster_radius_m: float = 10.0                    # candidates this close to the best agree with it
+    cluster_radius_m: float = 10.0  # candidates this close to the best agree with it
     min_confidence: float = 0.5                       # below: match published with localized=false
-    publish_unlocalized_prior: bool = False           # publish a pose prior even when not localized
+    publish_unlocalized_prior: bool = False  # publish a pose prior even when not localized
     base_position_std_m: float = 2.0                  # floor of the prior's position std
     base_yaw_std_rad: float = 0.2                     # floor of the prior's yaw std
-    map_reload_period_s: float = 2.0                  # how often to check the map for a new version
-    use_filter: bool = True                           # temporal filter over frames (else single-frame)
-    odom_topic: str = ''                              # nav_msgs/Odometry for the filter ('' = none)
+    map_reload_period_s: float = 2.0  # how often to check the map for a new version
+    use_filter: bool = True  # temporal filter over frames (else single-frame)
+    odom_topic: str = ''  # nav_msgs/Odometry for the filter ('' = none)
     calibration_file: str = ''                        # confidence calibration JSON ('' = identity)
     status_topic: str = 'vpr/status'                  # vpr_ros/LocalizationStatus
     output_mode: str = 'pose0'                        # pose0 | initialpose | both
-    initialpose_topic: str = 'initialpose'            # AMCL's topic (frame must be its global frame)
+    initialpose_topic: str = 'initialpose'  # AMCL's topic (frame must be its global frame)
     initialpose_min_interval_s: float = 10.0          # rate limit of initialpose events
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
 

@@ -1,4 +1,4 @@
-"""Geodesy helpers: WGS84 lat/lon <-> UTM and a local metric map frame (REP 103: x east, y north)."""
+"""Geodesy: WGS84 lat/lon <-> UTM and a local metric map frame (REP 103: x east, y north)."""
 from __future__ import annotations
 
 import dataclasses

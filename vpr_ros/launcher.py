@@ -38,8 +38,9 @@ def share_dir() -> Path:
 def node_command(executable: str, name: str, params_file: str, overrides: List[str],
                  namespace: str = '', managed: bool = False) -> List[str]:
     """Command line that runs one node with its parameters, like launch_ros would."""
-    cmd = [sys.executable, '-m', f'vpr_ros.nodes.{executable}'] + (['--managed'] if managed
-                                                                    else [])
+    cmd = [sys.executable, '-m', f'vpr_ros.nodes.{executable}']
+    if managed:
+        cmd.append('--managed')
     cmd += ['--ros-args', '-r', f'__node:={name}', '--params-file', params_file]
     if namespace:
         cmd += ['-r', f'__ns:={namespace}']

@@ -60,7 +60,8 @@ def format_vg_name(r: VGRecord, ext: str = '.jpg') -> str:
         return '' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
     zone = str(r.zone_number) if r.zone_number else ''
     return (f'@{r.utm_e:.2f}@{r.utm_n:.2f}@{zone}@{r.zone_letter}@{f(r.lat, ".7f")}'
-            f'@{f(r.lon, ".7f")}@{r.pano_id}@@{f(r.heading, ".1f")}@@@@{r.timestamp}@{r.note}@{ext}')
+            f'@{f(r.lon, ".7f")}@{r.pano_id}@@{f(r.heading, ".1f")}@@@@{r.timestamp}'
+            f'@{r.note}@{ext}')
 
 
 def list_vg_folder(folder) -> List[VGRecord]:

@@ -15,8 +15,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 @dataclasses.dataclass
 class DemoConfig:

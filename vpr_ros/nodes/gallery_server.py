@@ -66,7 +66,7 @@ class GalleryServer(Component):
             return False
         self.store, self.load_error = store, ''
         self.log.info(f'serving map {path}: {store.num_places} places, encoder '
-                               f'{store.encoder} ({store.dim}-d), index {store.index_type}')
+                      f'{store.encoder} ({store.dim}-d), index {store.index_type}')
         self._publish_info()
         return True
 

@@ -74,7 +74,7 @@ class QueryEncoder(Component):
         except ImageDecodeError as exc:
             self.stats['errors'] += 1
             self.log.error(f'dropping frame stamped {msg.header.stamp.sec}.'
-                                    f'{msg.header.stamp.nanosec:09d}: {exc}')
+                           f'{msg.header.stamp.nanosec:09d}: {exc}')
             return
         out = Descriptor()
         out.header = msg.header
