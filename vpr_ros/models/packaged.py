@@ -18,7 +18,7 @@ LITE0_VPR_FILE = 'efficientnet_lite0_vpr.safetensors'
 
 
 def packaged_weights_path(filename: str) -> Path:
-    """Absolute path of a weights file shipped in vpr_ros/weights/ (FileNotFoundError if absent)."""
+    """Path of a weights file shipped in vpr_ros/weights/ (FileNotFoundError if absent)."""
     path = WEIGHTS_DIR / filename
     if not path.is_file():
         raise FileNotFoundError(f'packaged weights {path} are missing: reinstall vpr_ros with its '

@@ -21,10 +21,9 @@ class DemoConfig:
     data: str = 'data/demo'                 # where the world and the map are generated
     seed: int = 7                           # town seed
     places: int = 48
-    gallery_model: str = 'efficientnet_lite0_gem'
+    gallery_model: str = 'efficientnet_lite0_vpr'
     query_model: str = ''                   # default: the gallery model (symmetric search)
     query_checkpoint: str = ''              # a query network trained for the gallery model
-    input_size: int = 224
     rate_hz: float = 4.0                    # camera rate of the replay
     threshold_m: float = 25.0
 
@@ -50,14 +49,13 @@ def prepare(cfg: DemoConfig) -> dict:
             'database': str(summary.paths['vg_database'][0]),
             'bag': str(summary.paths['bags'][0]), 'render_ms': summary.render_ms}))
     paths = json.loads(done.read_text())
-    key = {'model': cfg.gallery_model, 'input': cfg.input_size, 'world': str(world_dir)}
+    key = {'model': cfg.gallery_model, 'world': str(world_dir)}
     key_file = map_dir / 'demo_key.json'
     if not key_file.exists() or json.loads(key_file.read_text()) != key:
         print(f'[demo] building the map with {cfg.gallery_model}...', flush=True)
         vg_root = Path(paths['database']).parent
         build_map(BuildConfig(model=cfg.gallery_model, source='vg', input=str(vg_root),
-                              out=str(map_dir), input_size=(cfg.input_size,) * 2,
-                              index='Flat'))
+                              out=str(map_dir), index='Flat'))
         key_file.write_text(json.dumps(key))
     return {'map': str(map_dir), 'bag': paths['bag']}
 
@@ -68,7 +66,7 @@ def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
     params = yaml.safe_load((share_dir() / 'config' / 'localize.yaml').read_text())
     qe = params['query_encoder']['ros__parameters']
     qe.update(model=cfg.query_model or cfg.gallery_model, checkpoint=cfg.query_checkpoint,
-              input_size=[cfg.input_size] * 2)
+              map_path=map_dir)
     path.write_text(yaml.safe_dump(params))
     return str(path)
 

@@ -6,6 +6,7 @@ import importlib
 METHODS = {
     'asym': 'vpr_ros.training.asym_cli',
     'distill': 'vpr_ros.training.distill_cli',
+    'gallery': 'vpr_ros.training.gallery_cli',
 }
 
 

@@ -38,8 +38,8 @@ def add_arguments(parser) -> None:
         flag = '--' + f.name.replace('_', '-')
         default = f.default
         if isinstance(default, bool):
-            parser.add_argument(flag, dest=f.name, default=default,
-                                action=argparse.BooleanOptionalAction, help=f'(default: {default})')
+            parser.add_argument(flag, dest=f.name, default=default, help=f'(default: {default})',
+                                action=argparse.BooleanOptionalAction)
             continue
         kind = _parse_tuple(default) if isinstance(default, tuple) else type(default)
         parser.add_argument(flag, dest=f.name, type=kind, default=default,
