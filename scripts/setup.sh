@@ -12,7 +12,7 @@ py=${PYTHON:-python3}
 if [[ ! -x $venv/bin/python ]]; then
   echo "[setup] creating virtual environment $venv"
   "$py" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
 fi
 touch "$venv/COLCON_IGNORE"
 stamp=$venv/.vpr_ros_requirements
