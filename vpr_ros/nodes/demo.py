@@ -12,6 +12,8 @@ import dataclasses
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,17 +39,23 @@ def add_arguments(parser) -> None:
 def prepare(cfg: DemoConfig) -> dict:
     """Generate (or reuse) the sample world and its map; returns their paths."""
     from vpr_ros.mapstore.build import build_map, BuildConfig
-    from vpr_ros.world.generate import sample_world
     root = Path(cfg.data)
     world_dir, map_dir = root / f'world_s{cfg.seed}_p{cfg.places}', root / 'map'
     done = world_dir / 'demo_ready.json'
     if not done.exists():
         print(f'[demo] rendering the sample town (seed {cfg.seed}, {cfg.places} places)...',
               flush=True)
-        summary = sample_world(world_dir, seed=cfg.seed, places=cfg.places, progress=True)
-        done.write_text(json.dumps({
-            'database': str(summary.paths['vg_database'][0]),
-            'bag': str(summary.paths['bags'][0]), 'render_ms': summary.render_ms}))
+        # Rendered in a child process: an EGL/llvmpipe context and the torch/faiss threads in
+        # one process have crashed the map build that follows.
+        code = ('import json, sys\n'
+                'from vpr_ros.world.generate import sample_world\n'
+                's = sample_world(sys.argv[1], seed=int(sys.argv[2]), places=int(sys.argv[3]),'
+                ' progress=True)\n'
+                'print(json.dumps({"database": str(s.paths["vg_database"][0]),'
+                ' "bag": str(s.paths["bags"][0]), "render_ms": s.render_ms}))\n')
+        res = subprocess.run([sys.executable, '-c', code, str(world_dir), str(cfg.seed),
+                              str(cfg.places)], stdout=subprocess.PIPE, text=True, check=True)
+        done.write_text(res.stdout.strip().splitlines()[-1])
     paths = json.loads(done.read_text())
     key = {'model': cfg.gallery_model, 'world': str(world_dir)}
     key_file = map_dir / 'demo_key.json'
