@@ -1,0 +1,54 @@
+"""Smoke test of ``vpr-ros bench`` on tiny settings: every section present, floors evaluated.
+
+Speed is measured by the command itself, never asserted here; only structure and sanity.
+"""
+import json
+import subprocess
+import sys
+
+from ros_harness import python_env
+
+TINY = ['--map-sizes', '2k', '--dim', '64', '--matcher-dims', '64',
+        '--matcher-index', 'IVF16,PQ8x4,Rerank50', '--matcher-queries', '40',
+        '--exact-queries', '3', '--query-model', 'mobilenetv3_small',
+        '--gallery-model', 'dinov2_vits14_gem', '--reference-models', '--input-size', '56',
+        '--node-input-size', '64', '--model-runs', '4', '--threads', '1',
+        '--frame-size', '96', '128', '--duration-s', '3', '--warmup-s', '1', '--drain-s', '2']
+
+
+def test_bench_tiny_run_writes_every_section(tmp_path):
+    out = tmp_path / 'bench'
+    proc = subprocess.run([sys.executable, '-m', 'vpr_ros', 'bench', '--out', str(out),
+                           '--cache', str(tmp_path / 'cache'), *TINY],
+                          capture_output=True, text=True, env=python_env(), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((out / 'bench.json').read_text())
+    for key in ('machine', 'load_start', 'load_end', 'models', 'matcher', 'node',
+                'end_to_end', 'memory', 'floors', 'markdown'):
+        assert key in res, key
+    assert res['machine']['cores'] >= 1 and res['machine']['faiss']
+    rows = res['models']['rows']
+    assert [r['role'] for r in rows] == ['query', 'gallery']
+    assert all(r['torch_p50_ms'] > 0 and r['ort_p50_ms'] > 0 for r in rows)
+    assert res['models']['gallery_over_query']['best_vs_best'] > 0
+    (m,) = res['matcher']
+    assert m['n'] == 2000 and m['dim'] == 64 and m['index'] == 'IVF16,PQ8x4,Rerank50'
+    assert 0 < m['p50_ms'] <= m['p99_ms'] and 0 < m['exact_p50_ms'] <= m['exact_p99_ms']
+    assert 0 <= m['r1'] <= 1 and abs(m['r1_loss'] - (m['exact_r1'] - m['r1'])) < 1e-6
+    node, e2e = res['node'], res['end_to_end']
+    assert node['frames'] > 0 and node['received'] > 0 and node['descriptors_per_s'] > 0
+    assert node['encoded'] + node['dropped'] <= node['received'] + 1
+    assert e2e['with_prior'] > 0 and e2e['dropped'] == e2e['frames'] - e2e['with_prior']
+    assert 0 < e2e['p50_ms'] <= e2e['p95_ms'] <= e2e['p99_ms'] <= e2e['max_ms']
+    rss = res['memory']['rss_mb']
+    assert set(rss) == {'query_encoder', 'gallery_server', 'matcher'}
+    assert all(v and v > 0 for v in rss.values())
+    peak = res['memory']['peak_rss_mb']
+    assert all(peak[k] >= rss[k] * 0.99 for k in rss)
+    names = ' '.join(f['floor'] for f in res['floors'])
+    for word in ('10x', 'sustains', 'p99 on', 'R@1 loss', 'end-to-end', 'dropped', 'RSS'):
+        assert word in names, word
+    assert all(isinstance(f['pass'], bool) for f in res['floors'])
+    md = (out / 'bench.md').read_text()
+    assert md.count('\n| (') >= 7 and ('PASS' in md or 'FAIL' in md)
+    assert md.strip() in proc.stdout

