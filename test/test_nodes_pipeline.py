@@ -150,7 +150,8 @@ def test_stale_frames_are_dropped_not_queued(graph, tmp_path, test_model):
                                        Trigger.Request()).message)
     finally:
         node.stop()
-    assert stats['received'] >= 30  # best-effort sensor QoS may lose a few
+    # best-effort sensor QoS (depth 5) may lose frames before the callback; those are not counted
+    assert stats['received'] >= 10
     assert stats['dropped'] > 0
     assert stats['encoded'] + stats['dropped'] + stats['errors'] == stats['received']
     assert len(descs) == stats['encoded'] < stats['received']
