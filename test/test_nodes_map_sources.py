@@ -1,7 +1,6 @@
 """A map built from each source kind (VG folder, CSV manifest, MCAP and sqlite3 bags) loads in
 the gallery server, switched at runtime through its map_path parameter, and answers over DDS."""
 import cv2
-import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
