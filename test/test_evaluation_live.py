@@ -30,6 +30,10 @@ def test_live_replay_matches_offline(tmp_path, test_model, capsys):
     assert offline['mode'] == 'offline' and live['mode'] == 'live'
     assert offline['recall_at']['1'] == EXPECTED_R1
     assert live['num_frames'] == len(FRAMES)
+    # replayed with reliable QoS: every frame reaches the encoder; what it drops it counts
+    stats = live['input']['query_encoder_stats']
+    assert stats['received'] == len(FRAMES) and stats['errors'] == 0, stats
+    assert stats['encoded'] + stats['dropped'] == stats['received'], stats
     # a played-slowly tiny bag loses nothing; every answered frame agrees with offline
     assert live['frames_dropped'] <= 1
     off_f, live_f = _frames(out / 'frames.csv'), _frames(out / 'live' / 'frames.csv')

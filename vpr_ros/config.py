@@ -26,6 +26,7 @@ class QueryEncoderConfig:
     threads: int = 0                                  # intra-op threads; 0 = library default
     input_size: List[int] = dataclasses.field(default_factory=list)  # [h, w]; [] = model default
     map_path: str = ''  # if set, refuse a checkpoint incompatible with it
+    image_qos: str = 'sensor_data'  # sensor_data (best effort) | reliable (lossless replays)
 
 
 @dataclasses.dataclass

@@ -7,7 +7,6 @@ back; query_encoder's ``~/stats`` gives received/encoded/dropped; psutil gives e
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -77,19 +76,6 @@ def frames(n: int, h: int, w: int, seed: int = 0):
     return out
 
 
-def _stats(client) -> Dict:
-    from std_srvs.srv import Trigger
-    cli = client.node.create_client(Trigger, '/query_encoder/stats')
-    if not cli.wait_for_service(timeout_sec=30.0):
-        raise TimeoutError('query_encoder ~/stats service not available')
-    fut = cli.call_async(Trigger.Request())
-    deadline = time.monotonic() + 30.0
-    while not fut.done() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    client.node.destroy_client(cli)
-    return json.loads(fut.result().message)
-
-
 def _rss(procs) -> Dict[str, Dict]:
     """{node: {'rss': current MB (psutil), 'peak': VmHWM MB}} of each node process."""
     import psutil
@@ -124,14 +110,14 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
     try:
         client = bench_client(frames(cfg.distinct_frames, *cfg.frame_size), cfg.jpeg_quality)
         client.wait_for_graph(timeout=cfg.startup_timeout_s)
-        _stats(client)  # query_encoder is up and serving
+        client.encoder_stats()  # query_encoder is up and serving
         startup_s = time.monotonic() - t_start
         time.sleep(1.0)  # late subscriptions (matcher <- descriptors) finish matching
         client.play_for(cfg.warmup_s, cfg.rate_hz, drain_s=1.0)
-        before = _stats(client)
+        before = client.encoder_stats()
         client.reset()
         records, play_s = client.play_for(cfg.duration_s, cfg.rate_hz, drain_s=cfg.drain_s)
-        after = _stats(client)
+        after = client.encoder_stats()
         rss = _rss(procs)
         dead = [n for n, p in procs.items() if p.poll() is not None]
     finally:

@@ -67,7 +67,7 @@ def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig) -> Dict:
     fps = n_answered / run.wall_s if run.wall_s > 0 else None
     src = {'bag': cfg.bag} if cfg.bag else {'vg': cfg.vg}
     for key in ('image_topic', 'pose_topic', 'bag_topics', 'bag_warnings', 'missing_poses',
-                'num_listed', 'vg_origin'):
+                'num_listed', 'vg_origin', 'query_encoder_stats'):
         if key in run.info:
             src[key] = run.info[key]
     return {

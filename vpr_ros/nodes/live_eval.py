@@ -28,8 +28,10 @@ def write_params(cfg: EvalConfig, matcher: MatcherConfig, map_encoder: str, path
     params = load_params(cfg)
     q = query_encoder_config(cfg, map_encoder)
     qe = params['query_encoder']['ros__parameters']
+    # reliable: a replay measures the nodes, not frames the middleware drops (the encoder's
+    # one-slot mailbox still drops, and counts, frames it cannot keep up with)
     qe.update(model=q.model, checkpoint=q.checkpoint, backend=q.backend, threads=q.threads,
-              image_topic=IMAGE_TOPIC)
+              image_topic=IMAGE_TOPIC, image_qos='reliable')
     if q.input_size:
         qe['input_size'] = [int(v) for v in q.input_size]
     m = {k: v for k, v in dataclasses.asdict(matcher).items() if k != 'map_path'}
@@ -148,6 +150,7 @@ def run_live(cfg: EvalConfig, matcher: MatcherConfig, startup_timeout: float = 2
             problem = _reset_matcher(client)
             if problem:
                 warnings.append(problem)
+            before = client.encoder_stats()
             t0 = time.monotonic()
             for i, qu in enumerate(_chain(first, queries)):
                 ns = int(round(qu.stamp * 1e9))
@@ -166,6 +169,9 @@ def run_live(cfg: EvalConfig, matcher: MatcherConfig, startup_timeout: float = 2
                     r.t_match is None for r in list(client.records.values())):
                 time.sleep(0.05)
             records = sorted(client.records.values(), key=lambda r: r.index)
+            after = client.encoder_stats()
+            info['query_encoder_stats'] = {k: after[k] - before[k] for k in
+                                           ('received', 'encoded', 'dropped', 'errors')}
         finally:
             client.close()
         _check_alive(group)

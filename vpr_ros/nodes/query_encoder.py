@@ -11,7 +11,7 @@ import json
 import threading
 import time
 
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
@@ -30,13 +30,13 @@ class QueryEncoder(Component):
         self.log.info(f'query network {self.encoder.name} ({self.encoder.dim}-d, backend '
                       f'{cfg.backend}) ready')
         self.pub = self.publisher(Descriptor, cfg.descriptor_topic, 10)
+        qos = image_qos(cfg.image_qos)
         if cfg.image_topic:
             self.subscription(Image, cfg.image_topic, lambda m: self._offer(m, image_to_rgb),
-                              qos_profile_sensor_data)
+                              qos)
         if cfg.compressed_topic:
             self.subscription(CompressedImage, cfg.compressed_topic,
-                              lambda m: self._offer(m, compressed_to_rgb),
-                              qos_profile_sensor_data)
+                              lambda m: self._offer(m, compressed_to_rgb), qos)
         self.service(Trigger, '~/stats', self._stats_cb)
         self.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
                       'last_inference_ms': 0.0}
@@ -96,6 +96,16 @@ class QueryEncoder(Component):
             self._cv.notify()
         self._worker.join(timeout=5.0)
         super().shutdown()
+
+
+def image_qos(name: str):
+    """Camera subscription QoS: SensorDataQoS (best effort, depth 5: what drivers publish) or
+    reliable depth 5, for replays that must not lose frames in the middleware."""
+    if name == 'sensor_data':
+        return qos_profile_sensor_data
+    if name == 'reliable':
+        return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    raise ValueError(f'image_qos {name!r}: use sensor_data or reliable')
 
 
 def main(args=None) -> None:

@@ -128,6 +128,24 @@ class ReplayClient:
             time.sleep(0.05)
         return sorted(self.records.values(), key=lambda r: r.index)
 
+    def encoder_stats(self, timeout: float = 30.0) -> Dict:
+        """query_encoder's ``~/stats`` counters (received, encoded, dropped, errors)."""
+        import json
+        from std_srvs.srv import Trigger
+        cli = self.node.create_client(Trigger, '/query_encoder/stats')
+        try:
+            if not cli.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError('query_encoder ~/stats service not available')
+            fut = cli.call_async(Trigger.Request())
+            deadline = time.monotonic() + timeout
+            while not fut.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not fut.done():
+                raise TimeoutError('query_encoder ~/stats did not answer')
+            return json.loads(fut.result().message)
+        finally:
+            self.node.destroy_client(cli)
+
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
