@@ -56,7 +56,9 @@ def run_dir(tmp_path_factory):
         '--query-model', 'mobilenetv3_small', '--input-size', '32', '--data', str(train),
         '--eval', str(held), '--out', str(root / 'out'), '--epochs', '1',
         '--batch-size', '16', '--bank-fractions', '0.5', '--latency-runs', '2',
-        '--export-onnx', 'true', '--progress', 'false', '--eval-radius-m', '10'])
+        '--export-onnx', 'true', '--progress', 'false', '--eval-radius-m', '10',
+        '--baselines', 'symmetric,csd,d2vpr', '--d2vpr-input-size', '56',
+        '--d2vpr-epochs1', '2', '--d2vpr-epochs2', '1'])
     assert asym_cli.run(args) == 0
     return root / 'out'
 
@@ -85,6 +87,29 @@ def test_report_compares_all_systems(run_dir):
     assert (run_dir / 'recall_bars.png').stat().st_size > 0
     assert (run_dir / 'loss_curves.png').stat().st_size > 0
     assert not math.isnan(rep['train']['ours_asym']['epoch_loss'][0])
+
+
+def test_d2vpr_row_beside_ours(run_dir):
+    """D2-VPR (distilled to the gallery, then fine-tuned) is a row of the same report, with
+    its cost next to ours, and its checkpoint is accepted by the gallery's map."""
+    from vpr_ros.models.checkpoint import load_checkpoint
+    from vpr_ros.models.runtime import load_encoder
+    from vpr_ros.query_pipeline import check_query_compatible
+    rep = json.loads((run_dir / 'report.json').read_text())
+    assert {'d2vpr_stage1', 'd2vpr'} <= set(rep['recall'])
+    assert rep['recall']['d2vpr']['all']['num_queries'] == 24
+    h1 = rep['train']['d2vpr_stage1']
+    assert h1['method'] == 'distill' and len(h1['epoch_loss']) == 2
+    assert h1['epoch_loss'][1] < h1['epoch_loss'][0]  # distillation lowers the MSE
+    assert rep['train']['d2vpr']['method'] == 'd2vpr'
+    d2 = rep['models']['d2vpr']
+    assert d2['model'] == 'd2vpr_vits14' and d2['input_size'] == [56, 56] and d2['dim'] == 1280
+    assert d2['params_M'] > rep['models']['query']['params_M'] and d2['latency_ms'] > 0
+    assert 'D2-VPR stages 1+2 -> gallery DB' in (run_dir / 'report.md').read_text()
+    model, meta = load_checkpoint(str(run_dir / 'd2vpr.pt'))
+    assert meta['compatible_with'] == {'encoder': 'efficientnet_lite0_gem', 'dim': 1280}
+    check_query_compatible(load_encoder(checkpoint=str(run_dir / 'd2vpr.pt')),
+                           'efficientnet_lite0_gem', 1280)
 
 
 def test_gallery_features_are_cached(run_dir):

@@ -4,7 +4,8 @@
 (``TrainData``: query-size images, place ids, cached gallery features). ``method`` is
 ``'asym'`` (ours: gallery positive + memory-bank negatives, implicit augmentation when
 cfg.gamma > 0), ``'csd'`` (k-NN compatible training, anchors from ``csd.knn_neighbours``) or
-``'symmetric'`` (multi-similarity on place labels, no gallery: the query network alone).
+``'symmetric'`` (multi-similarity on place labels, no gallery: the query network alone) or
+``'distill'`` (MSE to the frozen gallery descriptor of the same image: D2-VPR's stage 1).
 """
 from __future__ import annotations
 
@@ -47,11 +48,17 @@ class AsymTrainConfig:
     augment: bool = True                            # photometric + crop jitter of queries
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids
     place_yaw_bins: int = 0                         # split grid cells by heading
-    baselines: str = 'symmetric,csd'                # also: '' or any of symmetric,csd
+    baselines: str = 'symmetric,csd'                # '' or any of symmetric,csd,d2vpr
     ablate_gamma0: bool = True                      # also train ours with gamma = 0
     bank_fractions: str = '0.25,0.5'                # extra runs of ours on fewer places
     csd_k: int = 16
     csd_lambda: float = 1.0
+    d2vpr_model: str = 'd2vpr_vits14'               # the D2-VPR row (baselines d2vpr)
+    d2vpr_checkpoint: str = ''                      # DINOv2 ViT-S/14 weights ('' = random)
+    d2vpr_input_size: Tuple[int, ...] = (224, 224)  # paper: 224 x 224
+    d2vpr_epochs1: int = 4                          # stage 1: MSE to the gallery descriptors
+    d2vpr_epochs2: int = 2                          # stage 2: multi-similarity, last blocks
+    d2vpr_lr: float = 1e-4                          # paper 2.5e-5 (from DINOv2 weights)
     eval: str = ''                                  # held-out VG folder (database/, queries/)
     eval_radius_m: float = 25.0                     # a DB image within this is a true match
     latency_runs: int = 30
@@ -131,8 +138,12 @@ def make_query_model(cfg: AsymTrainConfig, dim: int):
 def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',
                         model=None, bank: Optional[MemoryBank] = None,
                         anchors: Optional[np.ndarray] = None, gamma: Optional[float] = None,
-                        tag: str = '') -> Tuple[torch.nn.Module, Dict]:
-    """Train one query network; returns (model, history with per-epoch loss and timings)."""
+                        tag: str = '', params: Optional[list] = None
+                        ) -> Tuple[torch.nn.Module, Dict]:
+    """Train one query network; returns (model, history with per-epoch loss and timings).
+
+    ``params`` restricts training to these parameters (the others are frozen).
+    """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -142,11 +153,15 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
         bank = MemoryBank.from_features(data.gallery, data.labels)
     if method == 'csd' and anchors is None:
         raise ValueError('csd needs the precomputed k-NN anchors (csd.knn_neighbours)')
-    if method not in ('asym', 'csd', 'symmetric'):
+    if method not in ('asym', 'csd', 'symmetric', 'distill'):
         raise ValueError(f'unknown method {method!r}')
     model = model if model is not None else make_query_model(cfg, g_all.shape[1])
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = list(model.parameters()) if params is None else list(params)
+    trainable = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trainable)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(place_batches(data.labels, cfg.batch_size, cfg.images_per_place, rng))
     total = max(1, cfg.epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
@@ -168,6 +183,8 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
                                  bank.variances, cfg.tau, gamma, cfg.negatives)
+            elif method == 'distill':
+                loss = F.mse_loss(q, g_all[idx])
             elif method == 'csd':
                 loss = csd_loss(q, g_all[idx], g_all[torch.from_numpy(anchors[idx])],
                                 cfg.tau, cfg.tau, cfg.csd_lambda)

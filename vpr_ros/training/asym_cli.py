@@ -58,7 +58,7 @@ def config_from_args(args) -> tuple:
     names = {f.name for f in dataclasses.fields(AsymTrainConfig)}
     values = {k: v for k, v in preset.items() if k in names}
     values.update({k: v for k, v in vars(args).items() if k in names})
-    for k in ('input_size', 'gallery_input_size'):
+    for k in ('input_size', 'gallery_input_size', 'd2vpr_input_size'):
         if k in values and len(values[k]) == 1:
             values[k] = (values[k][0], values[k][0])
     return AsymTrainConfig(**values), preset
@@ -157,17 +157,20 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim, hist,
                                    kw['method'])
         trained[tag], rep['train'][tag] = model, hist
+    if 'd2vpr' in base:
+        from vpr_ros.training.asym_d2vpr import train_d2vpr
+        d2_models, d2_hists = train_d2vpr(cfg, data, gdim)
+        for tag, model in d2_models.items():
+            asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim,
+                                       d2_hists[tag], 'distill')
+            trained[tag], rep['train'][tag] = model, d2_hists[tag]
     if cfg.eval:
         rep.update(_evaluate(cfg, gallery, gname, cache, trained, untrained, ev))
     qm = trained['ours_asym']
-    prof = ev.profile_models({'query': qm, 'gallery': gallery}, cfg.latency_runs, cfg.threads)
-    try:
-        ort = ev.onnx_latency({'query': qm, 'gallery': gallery}, cfg.latency_runs, cfg.threads)
-        for k, v in ort.items():
-            prof[k]['onnxruntime_latency_ms'] = v
-    except Exception as e:  # noqa: BLE001 - onnx is optional for the comparison
-        rep['onnx_latency_error'] = str(e)
-    rep['models'] = prof
+    nets = {'query': qm, 'gallery': gallery}
+    if 'd2vpr' in trained:
+        nets['d2vpr'] = trained['d2vpr']
+    rep['models'] = _profile(nets, cfg, ev, rep)
     if cfg.export_onnx:
         from vpr_ros.models.checkpoint import model_meta
         from vpr_ros.models.onnx_export import export_onnx, parity
@@ -180,6 +183,21 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     rep['num_train_images'] = len(rows.paths)
     write_report(rep, out)
     return rep
+
+
+def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
+    """Params, FLOPs and torch latency of ``nets`` side by side, plus onnxruntime latency of
+    those that export (an export failure is recorded in the report, not fatal)."""
+    prof = ev.profile_models(nets, cfg.latency_runs, cfg.threads)
+    errors = {}
+    try:
+        for k, v in ev.onnx_latency(nets, cfg.latency_runs, cfg.threads, errors).items():
+            prof[k]['onnxruntime_latency_ms'] = v
+    except ImportError as e:  # onnxruntime is optional for the comparison
+        errors['all'] = str(e)
+    if errors:
+        rep['onnx_latency_error'] = errors
+    return prof
 
 
 def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev) -> dict:

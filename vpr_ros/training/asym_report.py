@@ -15,6 +15,8 @@ LABELS = {
     'symmetric_student': 'query net alone (student -> student DB)',
     'csd_asym': 'CSD k-NN baseline: query net -> gallery DB',
     'untrained_asym': 'untrained query net -> gallery DB',
+    'd2vpr_stage1': 'D2-VPR stage 1 (distilled to the gallery) -> gallery DB',
+    'd2vpr': 'D2-VPR stages 1+2 -> gallery DB',
 }
 
 

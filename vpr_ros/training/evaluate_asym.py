@@ -131,9 +131,11 @@ def profile_models(models: Dict[str, object], runs: int = 30, threads: int = 2,
     return out
 
 
-def onnx_latency(models: Dict[str, object], runs: int = 30, threads: int = 2) -> Dict[str, float]:
+def onnx_latency(models: Dict[str, object], runs: int = 30, threads: int = 2,
+                 errors: Dict[str, str] = None) -> Dict[str, float]:
     """Median batch-1 latency (ms) of each model exported to ONNX and run by onnxruntime,
-    rounds alternating between the models as in profile_models."""
+    rounds alternating between the models as in profile_models. A model that does not export
+    is left out, with its error in ``errors`` when given (else the error is raised)."""
     import time
     import onnxruntime as ort
     from vpr_ros.models.checkpoint import model_meta
@@ -142,15 +144,21 @@ def onnx_latency(models: Dict[str, object], runs: int = 30, threads: int = 2) ->
     opts.intra_op_num_threads = opts.inter_op_num_threads = threads
     sessions, feeds = {}, {}
     for name, m in models.items():
-        data = export_onnx(m, model_meta(m), batch=1)
+        try:
+            data = export_onnx(m, model_meta(m), batch=1)
+        except Exception as e:  # noqa: BLE001 - reported per model
+            if errors is None:
+                raise
+            errors[name] = f'{type(e).__name__}: {str(e)[:300]}'
+            continue
         sessions[name] = ort.InferenceSession(data, opts, providers=['CPUExecutionProvider'])
         feeds[name] = {'images': np.random.default_rng(0).standard_normal(
             (1, 3, *m.input_size)).astype(np.float32)}
         for _ in range(5):
             sessions[name].run(None, feeds[name])
-    times = {n: [] for n in models}
+    times = {n: [] for n in sessions}
     for _ in range(runs):
-        for name in models:
+        for name in sessions:
             t0 = time.perf_counter()
             sessions[name].run(None, feeds[name])
             times[name].append(1000 * (time.perf_counter() - t0))
