@@ -1,4 +1,6 @@
 """A short real AsymVPR training run, the baselines' training paths and the gallery cache."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -154,3 +156,23 @@ def test_every_query_model_trains_through_the_config(name):
                                            'asym', model=model)
     assert hist['steps'] == 1 and np.isfinite(hist['epoch_loss'][0])
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_query_init_from_the_gallery():
+    """query_init='gallery': a query network of the gallery's family starts as the gallery
+    model (same descriptors at the same input); another family is refused."""
+    from vpr_ros.models import create_model
+    gallery = create_model('efficientnet_lite0_gem', pretrained=False, input_size=(64, 64))
+    cfg = asym.AsymTrainConfig(query_model='efficientnet_lite0_query', input_size=(64, 64),
+                               query_pretrained='false', query_init='gallery')
+    query = asym.make_query_model(cfg, dim=1280, gallery=gallery).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(query(x), gallery.eval()(x))
+    scratch = asym.make_query_model(dataclasses.replace(cfg, query_init=''), dim=1280)
+    g, q, s = gallery.state_dict(), query.state_dict(), scratch.state_dict()
+    assert set(g) == set(q) and all(torch.equal(g[k], q[k]) for k in g)
+    assert not all(torch.equal(g[k], s[k]) for k in g)
+    with pytest.raises(ValueError, match='family'):
+        asym.make_query_model(dataclasses.replace(cfg, query_model='mobilenetv3_small'),
+                              dim=1280, gallery=gallery)

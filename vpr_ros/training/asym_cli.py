@@ -132,7 +132,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                               'cached')}, 'train': {}, 'models': {}, 'timing': {}}
     bank = MemoryBank.from_features(feats, rows.places)
     rep['timing']['ours_precompute_s'] = bank.build_seconds
-    untrained = asym.make_query_model(cfg, gdim).eval()
+    untrained = asym.make_query_model(cfg, gdim, gallery).eval()
     runs = {'ours_asym': dict(method='asym', bank=bank)}
     if cfg.ablate_gamma0:
         runs['ours_gamma0'] = dict(method='asym', bank=bank, gamma=0.0)
@@ -150,7 +150,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     trained = {}
     for tag, kw in runs.items():
         run_data = kw.pop('data', data)
-        model, hist = asym.train_query_network(cfg, run_data, tag=tag, **kw)
+        model, hist = asym.train_query_network(
+            cfg, run_data, tag=tag, model=asym.make_query_model(cfg, gdim, gallery), **kw)
         if kw.get('bank') is not None:
             hist['bank'] = {'places': len(kw['bank']), 'bytes': kw['bank'].nbytes(),
                             'build_s': kw['bank'].build_seconds}
