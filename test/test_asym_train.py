@@ -162,6 +162,7 @@ def test_query_init_from_the_gallery():
     """query_init='gallery': a query network of the gallery's family starts as the gallery
     model (same descriptors at the same input); another family is refused."""
     from vpr_ros.models import create_model
+    torch.manual_seed(123)  # not make_query_model's seed: scratch weights differ from these
     gallery = create_model('efficientnet_lite0_gem', pretrained=False, input_size=(64, 64))
     cfg = asym.AsymTrainConfig(query_model='efficientnet_lite0_query', input_size=(64, 64),
                                query_pretrained='false', query_init='gallery')
