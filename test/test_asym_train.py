@@ -177,3 +177,20 @@ def test_query_init_from_the_gallery():
     with pytest.raises(ValueError, match='family'):
         asym.make_query_model(dataclasses.replace(cfg, query_model='mobilenetv3_small'),
                               dim=1280, gallery=gallery)
+
+
+def test_gallery_features_use_the_instance_input_size(tmp_path):
+    """A gallery built at another input size (--gallery-input-size) is extracted at that
+    size, the one its latency is profiled at, not at its spec's default."""
+    import cv2
+    from vpr_ros.models import create_model
+    from vpr_ros.training.gallery_cache import cached_gallery_features
+    rng = np.random.default_rng(1)
+    path = str(tmp_path / 'a.png')
+    cv2.imwrite(path, rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    big = create_model('efficientnet_lite0_gem', pretrained=False, input_size=(96, 128)).eval()
+    feats, meta = cached_gallery_features(big, [path], tmp_path / 'c', progress=False)
+    assert meta['input_size'] == [96, 128]
+    with torch.no_grad():
+        ref = big(big.preprocess(cv2.imread(path)[..., ::-1].copy(), (96, 128))).numpy()
+    np.testing.assert_allclose(feats, ref, rtol=1e-4, atol=1e-5)

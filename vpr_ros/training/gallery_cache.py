@@ -35,7 +35,7 @@ def extract_features(model, paths: Sequence[str], batch_size: int = 32,
     """(N, D) float32 descriptors of image files (model.preprocess at ``input_size``)."""
     from tqdm import tqdm
     model.eval()
-    size = tuple(input_size or model.spec.input_size)
+    size = tuple(input_size or model.input_size)
     out = np.empty((len(paths), model.dim), dtype=np.float32)
     for s in tqdm(range(0, len(paths), batch_size), desc='gallery features', unit='batch',
                   disable=not progress, leave=False):
@@ -72,7 +72,7 @@ def cached_gallery_features(model, paths: Sequence[str], cache_dir, model_name: 
     Returns (features, manifest); manifest['cached'] says whether the entry was reused and
     manifest['extract_seconds'] how long the original extraction took.
     """
-    size = tuple(input_size or model.spec.input_size)
+    size = tuple(input_size or model.input_size)
     name = model_name or model.name
     key = cache_key(name, checkpoint, size, paths)
     cache_dir = Path(cache_dir)
