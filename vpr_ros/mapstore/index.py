@@ -174,13 +174,22 @@ def split_rerank(index_type: str):
 
 
 class FileRows:
-    """Rows of an .npy descriptor matrix read with pread: no mmap pages stay resident."""
+    """Rows of an .npy descriptor matrix read with pread: no mmap pages stay resident.
 
-    def __init__(self, memmap: np.memmap):
+    The file is handed to the kernel's readahead at open (POSIX_FADV_WILLNEED): re-ranking
+    reads ~100 random rows per query, which cost a disk read each when the page cache is cold
+    (1M x 1280 map: top-10 p99 5.4 ms cold vs 1.5 ms warm). Page cache is shared and
+    reclaimable, not process RSS.
+    """
+
+    def __init__(self, memmap: np.memmap, prefetch: bool = True):
         self.fd = os.open(memmap.filename, os.O_RDONLY)  # stays valid if the file is replaced
         self.offset, self.dtype = int(memmap.offset), memmap.dtype
         self.n, self.dim = memmap.shape
         self.row_bytes = self.dim * self.dtype.itemsize
+        if prefetch and hasattr(os, 'posix_fadvise'):
+            os.posix_fadvise(self.fd, self.offset, self.n * self.row_bytes,
+                             os.POSIX_FADV_WILLNEED)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         order = np.argsort(ids)
@@ -189,6 +198,14 @@ class FileRows:
         out = np.empty((ids.size, self.dim), np.float32)
         out[order] = np.frombuffer(buf, self.dtype).reshape(-1, self.dim)
         return out
+
+    def warm(self, chunk: int = 16 << 20) -> float:
+        """Read the whole matrix once (into the page cache, not RSS); seconds taken."""
+        import time
+        t0, end = time.perf_counter(), self.offset + self.n * self.row_bytes
+        for pos in range(self.offset, end, chunk):
+            os.pread(self.fd, min(chunk, end - pos), pos)
+        return time.perf_counter() - t0
 
     def __del__(self):
         os.close(self.fd)
