@@ -13,6 +13,11 @@ except ImportError:  # pragma: no cover - depends on the machine
     _BRIDGE = None
 
 
+def stamp_seconds(stamp) -> float:
+    """builtin_interfaces/Time -> float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
 def image_to_rgb(msg) -> np.ndarray:
     """sensor_msgs/Image -> uint8 RGB (H,W,3); ImageDecodeError explains a bad image."""
     if msg.height == 0 or msg.width == 0:

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from vpr_ros.imaging import decode_compressed
+from vpr_ros.nodes.conversions import stamp_seconds
 from vpr_ros.nodes.map_messages import yaw_of_pose
 
 
@@ -40,5 +41,5 @@ def keyframes_to_places(keyframes, store, cfg, encode_image):
         places.append(PlaceRecord(
             x=p.x, y=p.y, z=p.z, yaw=yaw_of_pose(kf.pose), lat=kf.latitude,
             lon=kf.longitude, robot_id=kf.robot_id, session=kf.session, source='keyframe',
-            stamp=kf.header.stamp.sec + kf.header.stamp.nanosec * 1e-9))
+            stamp=stamp_seconds(kf.header.stamp)))
     return np.stack(descs), places

@@ -20,6 +20,7 @@ from vpr_ros.config import MatcherConfig
 from vpr_ros.localization.tracking import LocalizationTracker
 from vpr_ros.msg import Descriptor, LocalizationStatus, MapInfo, PlaceMatch
 from vpr_ros.nodes.component import Component, run_component
+from vpr_ros.nodes.conversions import stamp_seconds
 from vpr_ros.nodes.map_messages import candidates_from_store, pose_from_xyz_yaw, yaw_of_pose
 from vpr_ros.nodes.qos import latched_qos
 
@@ -101,12 +102,12 @@ class Matcher(Component):
         ids, scores = ids[0][valid], scores[0][valid]
         if ids.size == 0:
             return
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp_s = stamp_seconds(msg.header.stamp)
         est = self.tracker.step(stamp_s, scores, self.store.positions(ids), self.store.yaws(ids),
                                 self._odom, self.store.num_places)
-        self._publish(msg, ids, scores, est)
+        self._publish(msg, stamp_s, ids, scores, est)
 
-    def _publish(self, msg, ids, scores, est) -> None:
+    def _publish(self, msg, stamp_s: float, ids, scores, est) -> None:
         cfg = self.cfg
         match = PlaceMatch()
         match.header.stamp, match.header.frame_id = msg.header.stamp, cfg.frame_id
@@ -125,17 +126,12 @@ class Matcher(Component):
         prior.pose.covariance = np.asarray(est.covariance, float).reshape(-1).tolist()
         if cfg.output_mode != 'initialpose' and (est.localized or cfg.publish_unlocalized_prior):
             self.pose_pub.publish(prior)
-        now = stamp_of(msg)
         if (self.initialpose_pub is not None and est.relocalized
-                and now - self._last_initialpose >= cfg.initialpose_min_interval_s):
-            self._last_initialpose = now
+                and stamp_s - self._last_initialpose >= cfg.initialpose_min_interval_s):
+            self._last_initialpose = stamp_s
             self.initialpose_pub.publish(prior)
             self.log.info(f'relocalized at ({est.x:.1f}, {est.y:.1f}) confidence '
                           f'{est.confidence:.2f}: published {cfg.initialpose_topic}')
-
-
-def stamp_of(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
 def main(args=None) -> None:
