@@ -11,7 +11,8 @@ import sys
 from typing import Type
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
+                             SingleThreadedExecutor)
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 
@@ -19,7 +20,14 @@ from vpr_ros.nodes.params import declare_params, read_config
 
 
 class Component:
-    """Base of the node logic: entity bookkeeping and the active flag."""
+    """Base of the node logic: entity bookkeeping and the active flag.
+
+    ``executor_threads``: 1 runs the node in a SingleThreadedExecutor (much less overhead
+    per message than rclpy's MultiThreadedExecutor; right for nodes whose callbacks only park
+    work or are serialised anyway), more for nodes with concurrent service calls.
+    """
+
+    executor_threads = 2
 
     def __init__(self, node: Node, cfg):
         self.node, self.cfg = node, cfg
@@ -132,7 +140,8 @@ def run_component(name: str, component_cls: Type[Component], config_cls, args=No
         # 86 ms in query_encoder and stalled the frame in flight).
         gc.collect()
         gc.freeze()
-        executor = MultiThreadedExecutor(num_threads=2)
+        n = int(getattr(component_cls, 'executor_threads', 2))
+        executor = SingleThreadedExecutor() if n <= 1 else MultiThreadedExecutor(num_threads=n)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

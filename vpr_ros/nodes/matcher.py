@@ -30,6 +30,8 @@ STATES = {'lost': LocalizationStatus.LOST, 'localizing': LocalizationStatus.LOCA
 
 
 class Matcher(Component):
+    executor_threads = 1  # callbacks are serialised (mailbox / one callback group)
+
     def __init__(self, node, cfg: MatcherConfig):
         super().__init__(node, cfg)
         if cfg.output_mode not in OUTPUT_MODES:

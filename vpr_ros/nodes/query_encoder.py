@@ -24,6 +24,8 @@ from vpr_ros.query_pipeline import load_query_encoder
 
 
 class QueryEncoder(Component):
+    executor_threads = 1  # callbacks are serialised (mailbox / one callback group)
+
     def __init__(self, node, cfg: QueryEncoderConfig):
         super().__init__(node, cfg)
         self.encoder = load_query_encoder(cfg)
