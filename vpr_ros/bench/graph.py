@@ -117,7 +117,7 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
         before = client.encoder_stats()
         client.reset()
         records, play_s = client.play_for(cfg.duration_s, cfg.rate_hz, drain_s=cfg.drain_s)
-        after = client.encoder_stats()
+        stats = client.encoder_stats(since=before)
         rss = _rss(procs)
         dead = [n for n, p in procs.items() if p.poll() is not None]
     finally:
@@ -135,7 +135,6 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
             f.close()
     if dead:
         raise RuntimeError(f'node(s) {dead} died; see {workdir}/<node>.log')
-    stats = {k: after[k] - before[k] for k in ('received', 'encoded', 'dropped', 'errors')}
     write_frames(records, workdir / 'frames.csv')
     log(f'[bench] graph: {len(records)} frames in {play_s:.1f} s; encoder stats {stats}')
     return {'records': records, 'play_s': play_s, 'stats': stats, 'rss': rss,

@@ -182,12 +182,12 @@ class FileRows:
     reclaimable, not process RSS.
     """
 
-    def __init__(self, memmap: np.memmap, prefetch: bool = True):
+    def __init__(self, memmap: np.memmap):
         self.fd = os.open(memmap.filename, os.O_RDONLY)  # stays valid if the file is replaced
         self.offset, self.dtype = int(memmap.offset), memmap.dtype
         self.n, self.dim = memmap.shape
         self.row_bytes = self.dim * self.dtype.itemsize
-        if prefetch and hasattr(os, 'posix_fadvise'):
+        if hasattr(os, 'posix_fadvise'):
             os.posix_fadvise(self.fd, self.offset, self.n * self.row_bytes,
                              os.POSIX_FADV_WILLNEED)
 

@@ -169,9 +169,7 @@ def run_live(cfg: EvalConfig, matcher: MatcherConfig, startup_timeout: float = 2
                     r.t_match is None for r in list(client.records.values())):
                 time.sleep(0.05)
             records = sorted(client.records.values(), key=lambda r: r.index)
-            after = client.encoder_stats()
-            info['query_encoder_stats'] = {k: after[k] - before[k] for k in
-                                           ('received', 'encoded', 'dropped', 'errors')}
+            info['query_encoder_stats'] = client.encoder_stats(since=before)
         finally:
             client.close()
         _check_alive(group)

@@ -128,8 +128,9 @@ class ReplayClient:
             time.sleep(0.05)
         return sorted(self.records.values(), key=lambda r: r.index)
 
-    def encoder_stats(self, timeout: float = 30.0) -> Dict:
-        """query_encoder's ``~/stats`` counters (received, encoded, dropped, errors)."""
+    def encoder_stats(self, since: Optional[Dict] = None, timeout: float = 30.0) -> Dict:
+        """query_encoder's ``~/stats`` counters (received, encoded, dropped, errors); with
+        ``since`` (an earlier answer) only those four, counted from then on."""
         import json
         from std_srvs.srv import Trigger
         cli = self.node.create_client(Trigger, '/query_encoder/stats')
@@ -142,9 +143,12 @@ class ReplayClient:
                 time.sleep(0.01)
             if not fut.done():
                 raise TimeoutError('query_encoder ~/stats did not answer')
-            return json.loads(fut.result().message)
+            stats = json.loads(fut.result().message)
         finally:
             self.node.destroy_client(cli)
+        if since is None:
+            return stats
+        return {k: stats[k] - since[k] for k in ('received', 'encoded', 'dropped', 'errors')}
 
     def close(self) -> None:
         self.executor.shutdown()
