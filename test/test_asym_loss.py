@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from vpr_ros.training.asym_loss import asym_logits, asym_loss, multi_similarity_loss
+from vpr_ros.training.asym_loss import asym_logits, asym_loss
 from vpr_ros.training.csd import csd_loss, knn_neighbours
 from vpr_ros.training.memory_bank import MemoryBank
+from vpr_ros.training.ms_loss import multi_similarity_loss
 from vpr_ros.training.places import assign_place_ids, cluster_place_ids, grid_place_ids
 
 Q = torch.tensor([[1.0, 0.0]])

@@ -179,6 +179,21 @@ def test_query_init_from_the_gallery():
                               dim=1280, gallery=gallery)
 
 
+def test_query_init_from_a_named_model():
+    """query_init=<registered model>: the query network starts from that model's pretrained
+    weights (here the packaged efficientnet_lite0_vpr), whatever the gallery is."""
+    from vpr_ros.models import create_model
+    cfg = asym.AsymTrainConfig(query_model='efficientnet_lite0_query', input_size=(64, 64),
+                               query_pretrained='false', query_init='efficientnet_lite0_vpr')
+    query = asym.make_query_model(cfg, dim=1280).eval()
+    ref = create_model('efficientnet_lite0_vpr', pretrained=True, input_size=(64, 64)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(query(x), ref(x))
+    with pytest.raises(ValueError, match='family'):
+        asym.make_query_model(dataclasses.replace(cfg, query_model='mobilenetv3_small'), dim=1280)
+
+
 def test_gallery_features_use_the_instance_input_size(tmp_path):
     """A gallery built at another input size (--gallery-input-size) is extracted at that
     size, the one its latency is profiled at, not at its spec's default."""

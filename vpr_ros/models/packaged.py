@@ -1,20 +1,51 @@
 """Models whose trained weights ship inside the vpr_ros package (``vpr_ros/weights/``).
 
-Registered: ``efficientnet_lite0_vpr`` (gallery), EfficientNet-Lite0 + GeM (1280-d) fine-tuned
-for place recognition on synthetic towns by vpr_ros.training.gallery_finetune from the
-ImageNet weights; see ``vpr_ros/weights/efficientnet_lite0_vpr.md`` for data and recall.
-The file is float16 safetensors in the vpr_ros checkpoint format; it loads into float32.
+Registered (one entry each in ``PACKAGED``): EfficientNet-Lite + GeM (1280-d) gallery models
+fine-tuned for place recognition on synthetic towns by vpr_ros.training.gallery_finetune from
+the ImageNet weights; ``vpr_ros/weights/<name>.md`` holds each one's data and recall.
+The files are float16 safetensors in the vpr_ros checkpoint format; they load into float32.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Tuple
 
 from vpr_ros.models.base import VPRModel
 from vpr_ros.models.efficientnet_lite import LITE_MEAN, LITE_STD, build_lite
 from vpr_ros.models.registry import ModelSpec, register_model
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / 'weights'
-LITE0_VPR_FILE = 'efficientnet_lite0_vpr.safetensors'
+
+
+@dataclasses.dataclass(frozen=True)
+class Packaged:
+    """A shipped gallery model: the EfficientNet-Lite variant, its input size and its file."""
+
+    name: str
+    variant: int
+    input_size: Tuple[int, int]  # (h, w) it was fine-tuned at
+    description: str
+
+    @property
+    def file(self) -> str:
+        return f'{self.name}.safetensors'
+
+
+PACKAGED = {p.name: p for p in (
+    Packaged('efficientnet_lite0_vpr', 0, (168, 224),
+             'EfficientNet-Lite0 + GeM fine-tuned for VPR (multi-similarity loss) on '
+             'synthetic towns, from ImageNet weights'),
+)}
+LITE0_VPR_FILE = PACKAGED['efficientnet_lite0_vpr'].file
+
+
+def packaged_name(base_model: str) -> str:
+    """The packaged name of a fine-tuned ``efficientnet_lite{i}_gem`` (its ``_vpr`` twin)."""
+    name = base_model.replace('_gem', '_vpr')
+    if name not in PACKAGED:
+        raise ValueError(f'no packaged model for {base_model!r}; known: {", ".join(PACKAGED)}')
+    return name
 
 
 def packaged_weights_path(filename: str) -> Path:
@@ -36,19 +67,22 @@ def load_packaged(model: VPRModel, filename: str) -> VPRModel:
     return model
 
 
-LITE0_VPR = ModelSpec(
-    name='efficientnet_lite0_vpr', role='gallery', input_size=(168, 224), dim=1280,
-    mean=LITE_MEAN, std=LITE_STD, weights=f'vpr_ros/weights/{LITE0_VPR_FILE} (packaged)',
-    description='EfficientNet-Lite0 + GeM fine-tuned for VPR (multi-similarity loss) on '
-                'synthetic towns, from ImageNet weights')
+def _register(entry: Packaged) -> None:
+    spec = ModelSpec(name=entry.name, role='gallery', input_size=entry.input_size, dim=1280,
+                     mean=LITE_MEAN, std=LITE_STD,
+                     weights=f'vpr_ros/weights/{entry.file} (packaged)',
+                     description=entry.description)
+
+    @register_model(spec)
+    def _factory(spec, pretrained=False, input_size=None, dim=None, checkpoint=''):
+        if dim not in (None, spec.dim):
+            raise ValueError(f'{spec.name} is {spec.dim}-d (no projection), got dim={dim}')
+        if checkpoint:
+            raise ValueError(f'{spec.name} loads its packaged weights; for other weights use '
+                             f'load_checkpoint(PATH)')
+        model = build_lite(spec, entry.variant, 'gem', pretrained=False, input_size=input_size)
+        return load_packaged(model, entry.file) if pretrained else model
 
 
-@register_model(LITE0_VPR)
-def _lite0_vpr(spec, pretrained=False, input_size=None, dim=None, checkpoint=''):
-    if dim not in (None, spec.dim):
-        raise ValueError(f'{spec.name} is {spec.dim}-d (no projection), got dim={dim}')
-    model = build_lite(spec, 0, 'gem', pretrained=False, input_size=input_size)
-    if checkpoint:
-        raise ValueError(f'{spec.name} loads its packaged weights; for other weights use '
-                         f'load_checkpoint(PATH)')
-    return load_packaged(model, LITE0_VPR_FILE) if pretrained else model
+for _entry in PACKAGED.values():
+    _register(_entry)

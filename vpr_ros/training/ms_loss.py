@@ -10,8 +10,8 @@ On cosine similarities S of L2-normalised embeddings, for every anchor i:
   averaged over all anchors of the batch (anchors without kept pairs add 0), like
   pytorch-metric-learning's MultiSimilarityLoss with its default mean reducer.
 
-D2-VPR stage 2 uses alpha 1, beta 50, base 0, epsilon 0.1 on P places x K images batches.
-(vpr_ros.training.asym_loss has its own copy that averages over mined anchors only.)
+D2-VPR stage 2, the gallery fine-tuning and the symmetric student of ``train asym`` use it
+with alpha 1, beta 50, base 0, epsilon 0.1 on P places x K images batches.
 """
 from __future__ import annotations
 

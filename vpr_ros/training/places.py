@@ -7,7 +7,6 @@ nothing) or by greedy radius clustering.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from pathlib import Path
@@ -94,29 +93,12 @@ class Rows:
     conditions: List[str]
 
 
-def _read_gsv(root: Path, **place_kw) -> Rows:
-    from vpr_ros.geo import MapOrigin
-    paths, keys, xy, yaw, conds = [], [], [], [], []
-    for csv_path in sorted((root / 'Dataframes').glob('*.csv')):
-        city = csv_path.stem
-        with open(csv_path, newline='') as f:
-            for r in csv.DictReader(f):
-                name = (f'{city}_{int(r["place_id"]):07d}_{int(r["year"]):04d}_'
-                        f'{int(r["month"]):02d}_{int(r["northdeg"]):03d}_{r["lat"]}_{r["lon"]}_'
-                        f'{r["panoid"]}.jpg')
-                paths.append(str(root / 'Images' / city / name))
-                keys.append((city, int(r['place_id'])))
-                if r.get('x', '') != '' and r.get('y', '') != '':
-                    xy.append((float(r['x']), float(r['y'])))
-                else:  # GSV-Cities proper: UTM metres of the lat/lon
-                    o = MapOrigin.from_latlon(float(r['lat']), float(r['lon']))
-                    xy.append((o.easting, o.northing))
-                yaw.append(float(r['yaw']) if r.get('yaw', '') != '' else
-                           math.radians(90.0 - float(r['northdeg'])))
-                conds.append(r.get('condition', '') or '')
-    if not paths:
-        raise FileNotFoundError(f'{root}/Dataframes holds no GSV-Cities .csv')
-    return Rows(paths, np.asarray(xy, np.float64), np.asarray(yaw), compact_ids(keys), conds)
+def _read_gsv(root: Path) -> Rows:
+    from vpr_ros.io.datasets import read_gsv_cities
+    rows = read_gsv_cities(root)
+    return Rows([r.path for r in rows], np.array([(r.x, r.y) for r in rows], np.float64),
+                np.array([r.yaw for r in rows]), compact_ids([r.place_id for r in rows]),
+                [r.condition for r in rows])
 
 
 def _read_vg(root: Path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
