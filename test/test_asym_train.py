@@ -209,3 +209,24 @@ def test_gallery_features_use_the_instance_input_size(tmp_path):
     with torch.no_grad():
         ref = big(big.preprocess(cv2.imread(path)[..., ::-1].copy(), (96, 128))).numpy()
     np.testing.assert_allclose(feats, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_gallery_features_onnxruntime_backend_matches_torch(tmp_path):
+    """--gallery-backend onnxruntime (the default 'auto' when installed) gives the torch
+    descriptors; an unknown backend is refused."""
+    import cv2
+    from vpr_ros.models import create_model
+    from vpr_ros.training.gallery_cache import cached_gallery_features, extract_features
+    rng = np.random.default_rng(2)
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f'{i}.png'))
+        cv2.imwrite(paths[-1], rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    model = create_model('efficientnet_lite0_gem', pretrained=False, input_size=(64, 96)).eval()
+    ref = extract_features(model, paths, 2, progress=False, backend='torch')
+    feats, meta = cached_gallery_features(model, paths, tmp_path / 'c', progress=False,
+                                          backend='onnxruntime', threads=1)
+    assert meta['backend'] == 'onnxruntime' and not meta['cached']
+    np.testing.assert_allclose(feats, ref, atol=1e-4)
+    with pytest.raises(ValueError, match='backend'):
+        extract_features(model, paths, 2, progress=False, backend='tensorrt')

@@ -67,7 +67,7 @@ def test_vg_recall_counts_hits_within_radius(tiny_town, monkeypatch):
     # lies within 25 m.
     from vpr_ros.io.datasets import read_vg
 
-    def by_place(model, paths, batch=32):
+    def by_place(model, paths, batch=32, backend='torch'):
         ids = [int(p.split('@p')[1][:5]) for p in paths]
         ids = [model(i) if '/queries/' in p else i for i, p in zip(ids, paths)]
         return np.eye(6, dtype=np.float32)[ids]

@@ -24,8 +24,9 @@ class Packaged:
 
     name: str
     variant: int
-    input_size: Tuple[int, int]  # (h, w) it was fine-tuned at
+    input_size: Tuple[int, int]  # (h, w) it runs at
     description: str
+    kind: str = 'gem'            # 'gem' (one scale) | 'msgem' (GeM averaged over 2 scales)
 
     @property
     def file(self) -> str:
@@ -36,6 +37,9 @@ PACKAGED = {p.name: p for p in (
     Packaged('efficientnet_lite0_vpr', 0, (168, 224),
              'EfficientNet-Lite0 + GeM fine-tuned for VPR (multi-similarity loss) on '
              'synthetic towns, from ImageNet weights'),
+    Packaged('efficientnet_lite2_vpr', 2, (336, 448),
+             'EfficientNet-Lite2 fine-tuned for VPR at 240x320 on synthetic towns (ImageNet '
+             'start); run at 336x448 and 0.71x of it, GeM averaged over the 2 scales', 'msgem'),
 )}
 LITE0_VPR_FILE = PACKAGED['efficientnet_lite0_vpr'].file
 
@@ -46,6 +50,15 @@ def packaged_name(base_model: str) -> str:
     if name not in PACKAGED:
         raise ValueError(f'no packaged model for {base_model!r}; known: {", ".join(PACKAGED)}')
     return name
+
+
+def to_multiscale_state(state: dict) -> dict:
+    """Keys of a one-scale GeM model's state dict renamed for its multi-scale (msgem) form."""
+    out = {}
+    for k, v in state.items():
+        k = 'backbone.backbone.' + k[len('backbone.'):] if k.startswith('backbone.') else k
+        out['aggregator.gem.p' if k == 'aggregator.p' else k] = v
+    return out
 
 
 def packaged_weights_path(filename: str) -> Path:
@@ -80,7 +93,8 @@ def _register(entry: Packaged) -> None:
         if checkpoint:
             raise ValueError(f'{spec.name} loads its packaged weights; for other weights use '
                              f'load_checkpoint(PATH)')
-        model = build_lite(spec, entry.variant, 'gem', pretrained=False, input_size=input_size)
+        model = build_lite(spec, entry.variant, entry.kind, pretrained=False,
+                           input_size=input_size)
         return load_packaged(model, entry.file) if pretrained else model
 
 

