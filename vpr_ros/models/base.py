@@ -16,18 +16,26 @@ class VPRModel(nn.Module):
 
     ``backbone`` maps images to features (a (B,C,h,w) map or whatever the aggregator expects);
     ``aggregator`` pools them to a vector; an optional linear ``projection`` sets the output
-    width explicitly (e.g. to match a gallery model's dimension). ``input_size`` (h, w)
-    overrides the spec's default for this instance.
+    width explicitly (e.g. to match a gallery model's dimension); ``projection=True`` keeps one
+    even when the widths already match (query networks: their mapping into the gallery's
+    space is learned). ``input_size`` (h, w) overrides the spec's default for this instance.
     """
 
     def __init__(self, spec: ModelSpec, backbone: nn.Module, aggregator: nn.Module,
-                 agg_dim: int, dim: Optional[int] = None, input_size=None):
+                 agg_dim: int, dim: Optional[int] = None, input_size=None,
+                 projection: bool = False):
         super().__init__()
         self.spec = spec
         self.backbone = backbone
         self.aggregator = aggregator
         self.dim = int(dim or spec.dim)
-        self.projection = nn.Identity() if self.dim == agg_dim else nn.Linear(agg_dim, self.dim)
+        if self.dim == agg_dim and not projection:
+            self.projection = nn.Identity()
+        else:
+            self.projection = nn.Linear(agg_dim, self.dim)
+            if self.dim == agg_dim:  # starts as the identity: same output as without it
+                nn.init.eye_(self.projection.weight)
+                nn.init.zeros_(self.projection.bias)
         self._input_size = tuple(int(v) for v in (input_size or spec.input_size))
 
     @property

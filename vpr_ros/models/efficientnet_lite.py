@@ -94,7 +94,7 @@ def build_lite(spec: ModelSpec, variant: int, kind: str, pretrained=False, dim=N
         return VPRModel(spec, MultiScale(feats, scales), MultiScaleGeM(), c, dim or c,
                         input_size=_size(input_size, spec.input_size))
     return VPRModel(spec, feats, GeM(), c, dim or spec.dim,
-                    input_size=_size(input_size, spec.input_size))
+                    input_size=_size(input_size, spec.input_size), projection=kind == 'query')
 
 
 def _register(variant: int, kind: str) -> None:

@@ -35,7 +35,8 @@ def build_timm_gem(spec: ModelSpec, pretrained: bool = False, timm_name: str = '
     backbone = TimmFeatureMap(timm_name or spec.name.split(':', 1)[-1], pretrained=pretrained)
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
-    return VPRModel(spec, backbone, GeM(), backbone.out_channels, dim, input_size=input_size)
+    return VPRModel(spec, backbone, GeM(), backbone.out_channels, dim, input_size=input_size,
+                    projection=spec.role == 'query')
 
 
 def _register_timm_query(name: str, timm_name: str, size=(224, 224), dim=512):

@@ -159,6 +159,9 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim, hist,
                                    kw['method'])
         trained[tag], rep['train'][tag] = model, hist
+        key = {'ours_asym': 'ours_precompute_s', 'csd_asym': 'csd_precompute_s'}.get(tag)
+        if key and hist.get('warm_start'):  # the least-squares start is precompute too
+            rep['timing'][key] += hist['warm_start']['seconds']
     if 'd2vpr' in base:
         from vpr_ros.training.asym_d2vpr import train_d2vpr
         d2_models, d2_hists = train_d2vpr(cfg, data, gdim)
