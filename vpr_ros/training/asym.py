@@ -28,7 +28,7 @@ from vpr_ros.training.ms_loss import multi_similarity_loss
 class AsymTrainConfig:
     """Settings of ``vpr-ros train asym`` (each field is a --flag of the same name)."""
 
-    gallery_model: str = 'efficientnet_lite2_vpr'   # frozen gallery (map) model
+    gallery_model: str = 'efficientnet_lite0_vpr'   # frozen gallery (map) model
     gallery_checkpoint: str = ''                    # its weights, if not built in
     gallery_input_size: Tuple[int, ...] = ()        # (h, w); () = the model's own
     gallery_backend: str = 'auto'                   # feature extraction: torch|onnxruntime|auto
