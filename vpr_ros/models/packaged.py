@@ -41,7 +41,6 @@ PACKAGED = {p.name: p for p in (
              'EfficientNet-Lite2 fine-tuned for VPR at 240x320 on synthetic towns (ImageNet '
              'start); run at 336x448 and 0.71x of it, GeM averaged over the 2 scales', 'msgem'),
 )}
-LITE0_VPR_FILE = PACKAGED['efficientnet_lite0_vpr'].file
 
 
 def packaged_name(base_model: str) -> str:

@@ -136,7 +136,15 @@ def load_encoder(model: str = '', checkpoint: str = '', backend: str = 'torch',
     if checkpoint and model and not is_checkpoint(checkpoint):
         checkpoint, weights = '', checkpoint
     net, meta = build_torch_model(model, checkpoint, weights, input_size)
+    return encoder_for(net, meta, backend, threads)
+
+
+def encoder_for(net, meta: dict, backend: str = 'torch', threads: int = 0) -> Encoder:
+    """An Encoder running the torch module ``net`` (described by ``meta``) on ``backend``:
+    'torch', or 'onnxruntime' (``net`` exported to ONNX in memory)."""
     if backend == 'torch':
         return TorchEncoder(net, meta)
+    if backend != 'onnxruntime':
+        raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
     from vpr_ros.models.onnx_export import export_onnx
     return OnnxEncoder(export_onnx(net, meta), threads)

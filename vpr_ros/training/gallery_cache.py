@@ -38,18 +38,11 @@ def gallery_runner(model, backend: str = 'torch', threads: int = 0):
     if backend == 'auto':
         import importlib.util
         backend = 'onnxruntime' if importlib.util.find_spec('onnxruntime') else 'torch'
-    if backend == 'onnxruntime':
-        from vpr_ros.models.checkpoint import model_meta
-        from vpr_ros.models.onnx_export import export_onnx
-        from vpr_ros.models.runtime import OnnxEncoder
-        return OnnxEncoder(export_onnx(model.eval(), model_meta(model)), threads)._run
-    if backend != 'torch':
+    if backend not in ('torch', 'onnxruntime'):
         raise ValueError(f"gallery backend must be torch, onnxruntime or auto, got {backend!r}")
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(x)).float().numpy()
-    return run
+    from vpr_ros.models.checkpoint import model_meta
+    from vpr_ros.models.runtime import encoder_for
+    return encoder_for(model.eval(), model_meta(model), backend, threads)._run
 
 
 def extract_features(model, paths: Sequence[str], batch_size: int = 32,
