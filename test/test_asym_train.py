@@ -253,3 +253,53 @@ def test_warm_start_projection_recovers_a_linear_gallery():
     with torch.no_grad():
         q = model.eval()(asym.to_tensor(imgs, model.mean, model.std)).numpy()
     assert float((q * g).sum(1).min()) > 0.98
+
+
+def test_on_epoch_callback_and_a_given_warm_start(setup):
+    """on_epoch runs once per epoch on the eval-mode model; a given warm start is kept as is
+    (not run again) and recorded in the history."""
+    gallery, data, cfg = setup
+    seen = []
+
+    def cb(epoch, model):
+        seen.append((epoch, model.training))
+        return {'epoch': epoch}
+    cfg2 = dataclasses.replace(cfg, epochs=2)
+    given = {'images': 0, 'seconds': 0.0, 'marker': True}
+    _, hist = asym.train_query_network(cfg2, data, 'asym', model=_query(), on_epoch=cb,
+                                       warm=given)
+    assert seen == [(0, False), (1, False)]
+    assert hist['on_epoch'] == [{'epoch': 0}, {'epoch': 1}]
+    assert hist['warm_start'] is given
+
+
+def test_shared_warm_start_is_computed_once_and_copied():
+    from vpr_ros.models import create_model
+    from vpr_ros.training.asym_cli import _shared_warm_start
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    data = asym.TrainData([''] * 32, np.arange(32) // 4, imgs,
+                          rng.standard_normal((32, 16)).astype(np.float32))
+    cfg = asym.AsymTrainConfig(warm_start=32)
+    done = {}
+    a, b = (create_model('efficientnet_lite0_query', pretrained=False, dim=16,
+                         input_size=(32, 32)) for _ in range(2))
+    info_a = _shared_warm_start(a, data, cfg, done)
+    info_b = _shared_warm_start(b, data, cfg, done)
+    assert info_a is info_b and len(done) == 1
+    assert torch.equal(a.projection.weight, b.projection.weight)
+    assert torch.equal(a.projection.bias, b.projection.bias)
+
+
+def test_precompute_growth_tiles_the_gallery_into_new_places():
+    from vpr_ros.training.asym_cost import precompute_growth
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal((120, 16)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    rows = precompute_growth(f, np.arange(120) // 4, multiples=(1, 3), k=4, batch=16,
+                             threads=1)
+    assert [(r['images'], r['places']) for r in rows] == [(120, 30), (360, 90)]
+    assert rows[1]['bank_MB'] == pytest.approx(3 * rows[0]['bank_MB'])
+    assert rows[1]['knn_anchors_MB'] == pytest.approx(3 * rows[0]['knn_anchors_MB'])
+    assert all(r['ours_loss_ms'] > 0 and r['csd_loss_ms'] > 0 and r['knn_s'] > 0
+               for r in rows)

@@ -101,3 +101,18 @@ def test_judge_frames_and_latency_summary():
     lat = latency_summary([f1, f2])
     assert lat['encode']['p50'] == pytest.approx(15.0) and lat['encode']['count'] == 2
     assert lat['encode']['p95'] == pytest.approx(19.5)
+
+
+def test_db_growth_adds_distractors_that_never_match():
+    from vpr_ros.training.evaluate_asym import Split, db_growth
+    rng = np.random.default_rng(0)
+    db = np.eye(8, dtype=np.float32)
+    q = db + 0.05 * rng.standard_normal(db.shape).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    xy = np.stack([np.arange(8) * 100.0, np.zeros(8)], axis=1)
+    split = Split([''] * 8, xy, [''] * 8, xy, ['day'] * 8)
+    # distractors: copies of the queries themselves, so each ranks above its true match
+    rows = db_growth(q, db, split, distractors=q[:4].copy(), fractions=(0.0, 1.0))
+    assert [r['db_images'] for r in rows] == [8, 12]
+    assert rows[0]['R@1'] == 100.0
+    assert rows[1]['R@1'] == 50.0 and rows[1]['distractors'] == 4

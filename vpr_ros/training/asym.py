@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -55,6 +55,7 @@ class AsymTrainConfig:
     baselines: str = 'symmetric,csd'                # '' or any of symmetric,csd,d2vpr
     ablate_gamma0: bool = True                      # also train ours with gamma = 0
     bank_fractions: str = '0.25,0.5'                # extra runs of ours on fewer places
+    cost_growth: str = '1,2,4'                      # gallery multiples for the cost table
     csd_k: int = 16
     csd_lambda: float = 1.0
     d2vpr_model: str = 'd2vpr_vits14'               # the D2-VPR row (baselines d2vpr)
@@ -201,11 +202,15 @@ def warm_start_projection(model, data: 'TrainData', max_images: int = 2048,
 def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',
                         model=None, bank: Optional[MemoryBank] = None,
                         anchors: Optional[np.ndarray] = None, gamma: Optional[float] = None,
-                        tag: str = '', params: Optional[list] = None
+                        tag: str = '', params: Optional[list] = None,
+                        on_epoch: Optional[Callable] = None, warm: Optional[Dict] = None
                         ) -> Tuple[torch.nn.Module, Dict]:
     """Train one query network; returns (model, history with per-epoch loss and timings).
 
-    ``params`` restricts training to these parameters (the others are frozen).
+    ``warm`` is the result of a warm_start_projection already applied to ``model`` (it is then
+    not run again); ``params`` restricts training to these parameters (the others are frozen);
+    ``on_epoch(epoch, model)`` is called after each epoch (e.g. a validation recall), its
+    return value kept in ``history['on_epoch']``.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -219,9 +224,11 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     if method not in ('asym', 'csd', 'symmetric', 'distill'):
         raise ValueError(f'unknown method {method!r}')
     model = model if model is not None else make_query_model(cfg, g_all.shape[1])
-    warm = warm_start_projection(model, data, cfg.warm_start, seed=cfg.seed) \
-        if method in ('asym', 'csd') else {}
-    model.train()
+    if warm is None:
+        warm = warm_start_projection(model, data, cfg.warm_start, seed=cfg.seed) \
+            if method in ('asym', 'csd') else {}
+    # channels_last: ~1.6x faster convolution training on CPU (measured, efficientnet_lite0)
+    model.to(memory_format=torch.channels_last).train()
     params = list(model.parameters()) if params is None else list(params)
     trainable = {id(p) for p in params}
     for p in model.parameters():
@@ -244,7 +251,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
         for idx in bar:
             t0 = time.perf_counter()
             x = to_tensor(data.images[idx], model.spec.mean, model.spec.std, cfg.augment, gen)
-            q = model(x)
+            q = model(x.contiguous(memory_format=torch.channels_last))
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
                                  bank.variances, cfg.tau, gamma, cfg.negatives)
@@ -267,10 +274,16 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
         if cfg.progress:
             print(f'[{tag or method}] epoch {epoch + 1}/{cfg.epochs} '
                   f'loss {hist["epoch_loss"][-1]:.4f}', flush=True)
+        if on_epoch is not None:
+            t_cb = time.perf_counter()
+            model.eval()
+            hist.setdefault('on_epoch', []).append(on_epoch(epoch, model))
+            model.train()
+            t_start += time.perf_counter() - t_cb   # train_seconds excludes the callback
     hist['train_seconds'] = time.perf_counter() - t_start
     hist['median_iter_seconds'] = float(np.median(hist['iter_seconds'])) \
         if hist['iter_seconds'] else math.nan
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()
     return model, hist
 
 

@@ -148,11 +148,13 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         sub = data.subset(place_subset(rows.places, frac, cfg.seed))
         sub_bank = MemoryBank.from_features(sub.gallery, sub.labels)
         runs[f'ours_bank{int(frac * 100)}'] = dict(method='asym', bank=sub_bank, data=sub)
-    trained = {}
+    trained, warm_starts = {}, {}
     for tag, kw in runs.items():
         run_data = kw.pop('data', data)
-        model, hist = asym.train_query_network(
-            cfg, run_data, tag=tag, model=asym.make_query_model(cfg, gdim, gallery), **kw)
+        model = asym.make_query_model(cfg, gdim, gallery)
+        if kw['method'] in ('asym', 'csd'):
+            kw['warm'] = _shared_warm_start(model, run_data, cfg, warm_starts)
+        model, hist = asym.train_query_network(cfg, run_data, tag=tag, model=model, **kw)
         if kw.get('bank') is not None:
             hist['bank'] = {'places': len(kw['bank']), 'bytes': kw['bank'].nbytes(),
                             'build_s': kw['bank'].build_seconds}
@@ -170,7 +172,13 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                                        d2_hists[tag], 'distill')
             trained[tag], rep['train'][tag] = model, d2_hists[tag]
     if cfg.eval:
-        rep.update(_evaluate(cfg, gallery, gname, cache, trained, untrained, ev))
+        rep.update(_evaluate(cfg, gallery, gname, cache, trained, untrained, ev, feats))
+    mult = [int(m) for m in cfg.cost_growth.split(',') if m.strip()]
+    if mult:
+        from vpr_ros.training.asym_cost import precompute_growth
+        rep['cost_growth'] = precompute_growth(feats, rows.places, mult, cfg.csd_k, cfg.tau,
+                                               cfg.gamma, cfg.batch_size, cfg.threads,
+                                               cfg.seed)
     qm = trained['ours_asym']
     nets = {'query': qm, 'gallery': gallery}
     if 'd2vpr' in trained:
@@ -190,6 +198,21 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     return rep
 
 
+def _shared_warm_start(model, data, cfg: AsymTrainConfig, done: dict) -> dict:
+    """Warm-start ``model``'s projection once per training set and copy it to the next runs
+    of the same set: ours and CSD start from one projection, and both count its time."""
+    from vpr_ros.training.asym import warm_start_projection
+    proj = getattr(model, 'projection', None)
+    if id(data) in done and proj is not None:
+        state, info = done[id(data)]
+        proj.load_state_dict(state)
+        return info
+    info = warm_start_projection(model, data, cfg.warm_start, seed=cfg.seed)
+    if proj is not None:
+        done[id(data)] = ({k: v.clone() for k, v in proj.state_dict().items()}, info)
+    return info
+
+
 def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
     """Params, FLOPs and torch latency of ``nets`` side by side, plus onnxruntime latency of
     those that export (an export failure is recorded in the report, not fatal)."""
@@ -205,7 +228,7 @@ def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
     return prof
 
 
-def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev) -> dict:
+def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev, distractors) -> dict:
     from vpr_ros.training.gallery_cache import cached_gallery_features
     split = ev.read_split(cfg.eval)
     kw = dict(progress=cfg.progress, backend=cfg.gallery_backend, threads=cfg.threads)
@@ -223,8 +246,9 @@ def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev) -> dict:
         else:
             systems[tag] = {'query': q, 'db': gdb}
     recall = ev.evaluate_systems(systems, split, cfg.eval_radius_m)
+    # the gallery grows by the training towns' gallery descriptors (places never queried)
     growth = {tag: ev.db_growth(systems[tag]['query'], systems[tag]['db'], split,
-                                radius_m=cfg.eval_radius_m, seed=cfg.seed)
+                                distractors, radius_m=cfg.eval_radius_m, seed=cfg.seed)
               for tag in ('gallery_symmetric', 'ours_asym', 'csd_asym') if tag in systems}
     return {'recall': recall, 'db_growth': growth, 'eval': {
         'split': cfg.eval, 'db_images': len(split.db_paths), 'queries': len(split.q_paths),

@@ -110,9 +110,24 @@ def markdown(rep: Dict) -> str:
                          f'{v["gflops"]:.3f} | {v["latency_ms"]:.2f} | '
                          + (f'{ort:.2f} |' if ort is not None else '- |'))
         lines.append('')
-    for tag, rows in rep.get('db_growth', {}).items():
-        lines.append(f'DB growth, {LABELS.get(tag, tag)}: ' + ', '.join(
-            f'{r["db_images"]} imgs -> R@1 {r["R@1"]:.1f}' for r in rows))
+    cg = rep.get('cost_growth', [])
+    if cg:
+        lines += ['Training-side cost as the gallery grows (the training features tiled, '
+                  'each copy new places): what each method precomputes, and the loss of one '
+                  'batch (forward + backward, the network excluded).', '',
+                  '| gallery images | places | bank build s | bank MB | k-NN s | k-NN anchors MB '
+                  '| ours loss ms | CSD loss ms |', '|---|---|---|---|---|---|---|---|']
+        lines += [f'| {r["images"]} | {r["places"]} | {r["bank_build_s"]:.3f} | '
+                  f'{r["bank_MB"]:.1f} | {r["knn_s"]:.2f} | {r["knn_anchors_MB"]:.1f} | '
+                  f'{r["ours_loss_ms"]:.1f} | {r["csd_loss_ms"]:.1f} |' for r in cg]
+        lines.append('')
+    growth = rep.get('db_growth', {})
+    if growth:
+        lines += ['Gallery growth: the held-out DB plus gallery descriptors of the training '
+                  'towns as distractors (never a true match).', '']
+    for tag, rows in growth.items():
+        lines.append(f'- {LABELS.get(tag, tag)}: ' + ', '.join(
+            f'{r["db_images"]} DB imgs -> R@1 {r["R@1"]:.1f}' for r in rows))
     if 'onnx' in rep:
         lines += ['', f'ONNX export: `{rep["onnx"]["path"]}`, parity max abs diff vs torch '
                   f'{rep["onnx"]["parity_max_abs_diff"]:.2e}']
@@ -125,7 +140,8 @@ def markdown(rep: Dict) -> str:
 
 
 def plots(rep: Dict, out: Path) -> List[str]:
-    """recall_bars.png (R@1 per condition and system) and loss_curves.png."""
+    """recall_bars.png (R@1 per condition and system), loss_curves.png and
+    gallery_growth.png (R@1 against the number of DB images)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -155,6 +171,19 @@ def plots(rep: Dict, out: Path) -> List[str]:
         fig.savefig(out / 'loss_curves.png', dpi=100)
         plt.close(fig)
         written.append('loss_curves.png')
+    if rep.get('db_growth'):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for k, rows in rep['db_growth'].items():
+            ax.plot([r['db_images'] for r in rows], [r['R@1'] for r in rows], marker='o',
+                    label=LABELS.get(k, k))
+        ax.set_xscale('log')
+        ax.set_xlabel('DB images (held-out DB + training-town distractors)')
+        ax.set_ylabel('R@1 (%)')
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / 'gallery_growth.png', dpi=100)
+        plt.close(fig)
+        written.append('gallery_growth.png')
     return written
 
 
