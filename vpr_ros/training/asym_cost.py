@@ -11,6 +11,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vpr_ros.training.asym_loss import asym_loss
 from vpr_ros.training.csd import csd_loss, knn_neighbours
@@ -52,14 +53,12 @@ def precompute_growth(feats: np.ndarray, labels: np.ndarray, multiples: Sequence
         anchors, knn_s = knn_neighbours(f, k, threads)
         idx = rng.choice(len(f), batch, replace=False)
         g = torch.from_numpy(f[idx])
-        q = torch.nn.functional.normalize(g + 0.1 * torch.randn_like(g), dim=1)
+        q = F.normalize(g + 0.1 * torch.randn_like(g), dim=1)
         rows_t = bank.rows_of(lab[idx])
-        ours_ms = _loss_ms(lambda x: asym_loss(torch.nn.functional.normalize(x, dim=1), g,
-                                               rows_t, bank.centroids, bank.variances,
-                                               tau, gamma), q)
+        ours_ms = _loss_ms(lambda x: asym_loss(F.normalize(x, dim=1), g, rows_t, bank.centroids,
+                                               bank.variances, tau, gamma), q)
         ga = torch.from_numpy(f[anchors[idx]])
-        csd_ms = _loss_ms(lambda x: csd_loss(torch.nn.functional.normalize(x, dim=1), g, ga,
-                                             tau, tau), q)
+        csd_ms = _loss_ms(lambda x: csd_loss(F.normalize(x, dim=1), g, ga, tau, tau), q)
         rows.append({'images': int(len(f)), 'places': int(len(bank)),
                      'bank_build_s': bank.build_seconds, 'bank_MB': bank.nbytes() / 1e6,
                      'knn_s': knn_s, 'knn_anchors_MB': anchors.nbytes / 1e6,

@@ -139,6 +139,21 @@ def markdown(rep: Dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def _lines(plt, path: Path, series: Dict, xlabel: str, ylabel: str, xlog: bool = False):
+    """One line per ``series`` entry {label: (xs, ys)}, saved to ``path``."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker='o', label=label)
+    if xlog:
+        ax.set_xscale('log')
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plots(rep: Dict, out: Path) -> List[str]:
     """recall_bars.png (R@1 per condition and system), loss_curves.png and
     gallery_growth.png (R@1 against the number of DB images)."""
@@ -161,28 +176,15 @@ def plots(rep: Dict, out: Path) -> List[str]:
         plt.close(fig)
         written.append('recall_bars.png')
     if rep.get('train'):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for k, h in rep['train'].items():
-            ax.plot(range(1, len(h['epoch_loss']) + 1), h['epoch_loss'], marker='o', label=k)
-        ax.set_xlabel('epoch')
-        ax.set_ylabel('mean training loss')
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / 'loss_curves.png', dpi=100)
-        plt.close(fig)
+        _lines(plt, out / 'loss_curves.png', {
+            k: (range(1, len(h['epoch_loss']) + 1), h['epoch_loss'])
+            for k, h in rep['train'].items()}, 'epoch', 'mean training loss')
         written.append('loss_curves.png')
     if rep.get('db_growth'):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for k, rows in rep['db_growth'].items():
-            ax.plot([r['db_images'] for r in rows], [r['R@1'] for r in rows], marker='o',
-                    label=LABELS.get(k, k))
-        ax.set_xscale('log')
-        ax.set_xlabel('DB images (held-out DB + training-town distractors)')
-        ax.set_ylabel('R@1 (%)')
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / 'gallery_growth.png', dpi=100)
-        plt.close(fig)
+        _lines(plt, out / 'gallery_growth.png', {
+            LABELS.get(k, k): ([r['db_images'] for r in rows], [r['R@1'] for r in rows])
+            for k, rows in rep['db_growth'].items()},
+            'DB images (held-out DB + training-town distractors)', 'R@1 (%)', xlog=True)
         written.append('gallery_growth.png')
     return written
 
