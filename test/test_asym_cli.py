@@ -57,7 +57,7 @@ def run_dir(tmp_path_factory):
         '--eval', str(held), '--out', str(root / 'out'), '--epochs', '1',
         '--batch-size', '16', '--bank-fractions', '0.5', '--latency-runs', '2',
         '--export-onnx', 'true', '--progress', 'false', '--eval-radius-m', '10',
-        '--baselines', 'symmetric,csd,d2vpr', '--d2vpr-input-size', '56',
+        '--baselines', 'symmetric,csd,d2vpr', '--d2vpr-input-size', '56', '--centroid-weight', '1',
         '--d2vpr-epochs1', '2', '--d2vpr-epochs2', '1'])
     assert asym_cli.run(args) == 0
     return root / 'out'
@@ -67,7 +67,10 @@ def test_report_compares_all_systems(run_dir):
     rep = json.loads((run_dir / 'report.json').read_text())
     assert set(rep['recall']) >= {'gallery_symmetric', 'ours_asym', 'ours_gamma0',
                                   'symmetric_student', 'csd_asym', 'untrained_asym',
-                                  'ours_bank50'}
+                                  'ours_bank50', 'ours_no_centroid'}
+    # ours with the centroid term, its ablation without it (the paper's loss) beside it
+    assert rep['train']['ours_asym']['centroid_weight'] == 1.0
+    assert rep['train']['ours_no_centroid']['centroid_weight'] == 0.0
     for r in rep['recall'].values():
         assert set(r) == {'all', *CONDS}
         assert r['all']['num_queries'] == 24 and 0 <= r['all']['R@1'] <= r['all']['R@10'] <= 100
@@ -84,6 +87,7 @@ def test_report_compares_all_systems(run_dir):
     assert {f['floor'] for f in rep['floors']} >= {'asym R@1 >= 90% of gallery R@1'}
     md = (run_dir / 'report.md').read_text()
     assert 'ours: query net -> gallery DB' in md and '| floor |' in md
+    assert "without the centroid term (the paper's loss)" in md
     assert (run_dir / 'recall_bars.png').stat().st_size > 0
     assert (run_dir / 'loss_curves.png').stat().st_size > 0
     assert not math.isnan(rep['train']['ours_asym']['epoch_loss'][0])

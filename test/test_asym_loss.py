@@ -41,6 +41,14 @@ def test_asym_loss_by_hand_without_augmentation():
     assert asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, 0.5, 2.0).item() > loss.item()
 
 
+def test_centroid_term_by_hand():
+    # centroid_weight 0.5 adds 0.5 * CE over the centroids with the own centroid as positive:
+    # own 1.0 / 0.5 = 2.0 (no augmentation on the positive), others 0.04 and 1.32 as above.
+    base = _ce([1.6, 0.04, 1.32])
+    loss = asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, centroid_weight=0.5)
+    assert loss.item() == pytest.approx(base + 0.5 * _ce([2.0, 0.04, 1.32]), rel=1e-6)
+
+
 def test_batch_negatives_use_only_places_in_the_batch():
     q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     g = torch.tensor([[0.8, 0.6], [0.6, 0.8]])

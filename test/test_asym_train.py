@@ -180,6 +180,25 @@ def test_query_init_from_the_gallery():
                               dim=1280, gallery=gallery)
 
 
+def test_query_init_from_a_multiscale_gallery():
+    """A one-scale query network starts from a multi-scale (msgem) gallery's tensors: the
+    result is the gallery's network run at one scale (the efficientnet_lite2_gem twin)."""
+    from vpr_ros.models import create_model
+    from vpr_ros.models.packaged import from_multiscale_state, to_multiscale_state
+    torch.manual_seed(5)
+    gallery = create_model('efficientnet_lite2_vpr', pretrained=False, input_size=(64, 64))
+    cfg = asym.AsymTrainConfig(query_model='efficientnet_lite2_query', input_size=(48, 64),
+                               query_pretrained='false', query_init='gallery')
+    query = asym.make_query_model(cfg, dim=1280, gallery=gallery).eval()
+    one_scale = from_multiscale_state(gallery.state_dict())
+    assert to_multiscale_state(one_scale).keys() == gallery.state_dict().keys()
+    twin = create_model('efficientnet_lite2_gem', pretrained=False, input_size=(48, 64))
+    twin.load_state_dict(one_scale, strict=True)
+    x = torch.randn(2, 3, 48, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(query(x), twin.eval()(x))
+
+
 def test_query_init_from_a_named_model():
     """query_init=<registered model>: the query network starts from that model's pretrained
     weights (here the packaged efficientnet_lite0_vpr), whatever the gallery is."""

@@ -60,6 +60,17 @@ def to_multiscale_state(state: dict) -> dict:
     return out
 
 
+def from_multiscale_state(state: dict) -> dict:
+    """The inverse of to_multiscale_state: a multi-scale (msgem) state dict in one-scale keys
+    (e.g. to start a one-scale query network from a multi-scale gallery model)."""
+    out = {}
+    for k, v in state.items():
+        if k.startswith('backbone.backbone.'):
+            k = 'backbone.' + k[len('backbone.backbone.'):]
+        out['aggregator.p' if k == 'aggregator.gem.p' else k] = v
+    return out
+
+
 def packaged_weights_path(filename: str) -> Path:
     """Path of a weights file shipped in vpr_ros/weights/ (FileNotFoundError if absent)."""
     path = WEIGHTS_DIR / filename

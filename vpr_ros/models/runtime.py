@@ -56,16 +56,28 @@ class TorchEncoder(Encoder):
             return self.model(torch.from_numpy(x)).float().numpy()
 
 
+def ort_session(source, threads: int = 0, spinning: bool = True):
+    """A CPU onnxruntime InferenceSession of an ONNX file or bytes.
+
+    ``threads > 0`` caps the intra- and inter-op pools. ``spinning=False`` stops the pool from
+    busy-waiting after a run: slightly slower for one session, but several sessions (or other
+    processes) taking turns on the same cores then do not steal each other's CPU.
+    """
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
+    if not spinning:
+        opts.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    return ort.InferenceSession(source, opts, providers=['CPUExecutionProvider'])
+
+
 class OnnxEncoder(Encoder):
     """Encoder running an ONNX graph exported by onnx_export.export_onnx."""
 
     def __init__(self, source, threads: int = 0):
-        import onnxruntime as ort
         from vpr_ros.models.onnx_export import read_onnx_meta
-        opts = ort.SessionOptions()
-        if threads > 0:
-            opts.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(source, opts, providers=['CPUExecutionProvider'])
+        self.session = ort_session(source, threads)
         super().__init__(read_onnx_meta(self.session), 'onnxruntime')
         self._fixed_batch = self.session.get_inputs()[0].shape[0]
 

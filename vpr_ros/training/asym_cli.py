@@ -137,6 +137,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     runs = {'ours_asym': dict(method='asym', bank=bank)}
     if cfg.ablate_gamma0:
         runs['ours_gamma0'] = dict(method='asym', bank=bank, gamma=0.0)
+    if cfg.ablate_centroid and cfg.centroid_weight:
+        runs['ours_no_centroid'] = dict(method='asym', bank=bank, centroid_weight=0.0)
     base = [b.strip() for b in cfg.baselines.split(',') if b.strip()]
     if 'symmetric' in base:
         runs['symmetric_student'] = dict(method='symmetric')

@@ -10,41 +10,63 @@ The extra term is the closed-form upper bound of the expected loss when each neg
 sampled from N(c_j, gamma * Sigma_j) (ISDA-style implicit augmentation; gamma=0 turns it off).
 Sigma_j is the diagonal per-place gallery covariance, so q^T Sigma_j q = sum_d q_d^2 Sigma_jd.
 
+``centroid_weight > 0`` adds a place-level term (not in the paper): the same softmax with the
+image's own place centroid as the positive, so that queries are also pulled towards the
+condition-averaged place rather than only towards the gallery embedding of their own image.
+
 Negatives: ``'bank'`` uses every other place in the memory bank (the default; P x D matmul,
 cheap for thousands of places), ``'batch'`` only the other places present in the batch.
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 
 
-def asym_logits(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor,
-                centroids: torch.Tensor, variances: torch.Tensor, tau: float = 0.05,
-                gamma: float = 15.0, negatives: str = 'bank') -> torch.Tensor:
-    """(B, 1+P) logits: column 0 the positive, then one column per negative place.
+def centroid_logits(q: torch.Tensor, rows: torch.Tensor, centroids: torch.Tensor,
+                    variances: torch.Tensor, tau: float = 0.05, gamma: float = 15.0,
+                    negatives: str = 'bank') -> Tuple[torch.Tensor, torch.Tensor]:
+    """((B, P) logits of q against the memory-bank centroids, (B, P) bool mask of each image's
+    own place). The implicit augmentation term is added to the other places' columns only.
 
-    ``rows`` (B,) are the memory-bank rows of the images' own places; their columns are set
-    to -inf so that a place is never its own negative.
+    ``rows`` (B,) are the memory-bank rows of the images' own places.
     """
-    pos = (q * g).sum(dim=1, keepdim=True) / tau
     cols = torch.arange(centroids.shape[0], device=q.device)
     if negatives == 'batch':
         cols = torch.unique(rows)
     elif negatives != 'bank':
         raise ValueError(f'negatives must be bank or batch, got {negatives!r}')
-    neg = q @ centroids[cols].T / tau
-    if gamma:
-        neg = neg + (gamma / (2.0 * tau * tau)) * ((q * q) @ variances[cols].T)
+    logits = q @ centroids[cols].T / tau
     own = rows[:, None] == cols[None, :]
-    neg = neg.masked_fill(own, float('-inf'))
-    return torch.cat([pos, neg], dim=1)
+    if gamma:
+        aug = (gamma / (2.0 * tau * tau)) * ((q * q) @ variances[cols].T)
+        logits = logits + aug.masked_fill(own, 0.0)
+    return logits, own
+
+
+def asym_logits(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor,
+                centroids: torch.Tensor, variances: torch.Tensor, tau: float = 0.05,
+                gamma: float = 15.0, negatives: str = 'bank') -> torch.Tensor:
+    """(B, 1+P) logits: column 0 the positive, then one column per negative place; the
+    columns of the images' own places are -inf (a place is never its own negative)."""
+    neg, own = centroid_logits(q, rows, centroids, variances, tau, gamma, negatives)
+    return _with_positive(q, g, tau, neg, own)
+
+
+def _with_positive(q, g, tau, neg, own):
+    pos = (q * g).sum(dim=1, keepdim=True) / tau
+    return torch.cat([pos, neg.masked_fill(own, float('-inf'))], dim=1)
 
 
 def asym_loss(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, centroids: torch.Tensor,
               variances: torch.Tensor, tau: float = 0.05, gamma: float = 15.0,
-              negatives: str = 'bank') -> torch.Tensor:
+              negatives: str = 'bank', centroid_weight: float = 0.0) -> torch.Tensor:
     """Mean AsymVPR loss of a batch (see the module docstring)."""
-    logits = asym_logits(q, g, rows, centroids, variances, tau, gamma, negatives)
+    cen, own = centroid_logits(q, rows, centroids, variances, tau, gamma, negatives)
     target = torch.zeros(len(q), dtype=torch.long, device=q.device)
-    return F.cross_entropy(logits, target)
+    loss = F.cross_entropy(_with_positive(q, g, tau, cen, own), target)
+    if centroid_weight:
+        loss = loss + centroid_weight * F.cross_entropy(cen, own.float().argmax(dim=1))
+    return loss

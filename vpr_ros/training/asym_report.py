@@ -12,6 +12,7 @@ LABELS = {
     'gallery_symmetric': 'gallery -> gallery (symmetric upper bound)',
     'ours_asym': 'ours: query net -> gallery DB',
     'ours_gamma0': 'ours without augmentation (gamma=0)',
+    'ours_no_centroid': "ours without the centroid term (the paper's loss)",
     'symmetric_student': 'query net alone (student -> student DB)',
     'csd_asym': 'CSD k-NN baseline: query net -> gallery DB',
     'untrained_asym': 'untrained query net -> gallery DB',
@@ -69,7 +70,9 @@ def markdown(rep: Dict) -> str:
               f'at {cfg.get("input_size")}; train data `{cfg.get("data")}` '
               f'({rep.get("num_train_places")} places, {rep.get("num_train_images")} images); '
               f'{cfg.get("epochs")} epochs, batch {cfg.get("batch_size")}, tau {cfg.get("tau")}, '
-              f'gamma {cfg.get("gamma")}, negatives = {cfg.get("negatives")}.', '']
+              f'gamma {cfg.get("gamma")}, negatives = {cfg.get("negatives")}'
+              + (f', centroid term weight {cfg["centroid_weight"]}'
+                 if cfg.get('centroid_weight') else '') + '.', '']
     rec = rep.get('recall', {})
     if rec:
         ev = rep.get('eval', {})

@@ -138,14 +138,9 @@ def onnx_latency(models: Dict[str, object], runs: int = 30, threads: int = 2,
     rounds alternating between the models as in profile_models. A model that does not export
     is left out, with its error in ``errors`` when given (else the error is raised)."""
     import time
-    import onnxruntime as ort
     from vpr_ros.models.checkpoint import model_meta
     from vpr_ros.models.onnx_export import export_onnx
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = threads
-    # Several sessions take turns on the same cores: a pool that spin-waits after its run
-    # would steal the CPU from the next session and skew the side-by-side comparison.
-    opts.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    from vpr_ros.models.runtime import ort_session
     sessions, feeds = {}, {}
     for name, m in models.items():
         try:
@@ -155,7 +150,9 @@ def onnx_latency(models: Dict[str, object], runs: int = 30, threads: int = 2,
                 raise
             errors[name] = f'{type(e).__name__}: {str(e)[:300]}'
             continue
-        sessions[name] = ort.InferenceSession(data, opts, providers=['CPUExecutionProvider'])
+        # The sessions take turns on the same cores: one that spin-waits after its run
+        # would steal the CPU from the next one and skew the side-by-side comparison.
+        sessions[name] = ort_session(data, threads, spinning=False)
         feeds[name] = {'images': np.random.default_rng(0).standard_normal(
             (1, 3, *m.input_size)).astype(np.float32)}
         for _ in range(5):

