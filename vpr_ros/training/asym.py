@@ -176,9 +176,9 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
     labels_t = torch.from_numpy(data.labels)
     hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'centroid_weight': cw,
-            'epoch_loss': [],
-            'iter_seconds': [], 'steps': 0, 'num_places': int(len(np.unique(data.labels))),
-            'num_images': len(data.labels), 'warm_start': warm}
+            'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
+            'num_places': int(len(np.unique(data.labels))), 'num_images': len(data.labels),
+            'warm_start': warm}
     from tqdm import tqdm
     t_start = time.perf_counter()
     for epoch in range(cfg.epochs):

@@ -180,7 +180,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         from vpr_ros.training.asym_cost import precompute_growth
         rep['cost_growth'] = precompute_growth(feats, rows.places, mult, cfg.csd_k, cfg.tau,
                                                cfg.gamma, cfg.batch_size, cfg.threads,
-                                               cfg.seed)
+                                               cfg.seed, cfg.centroid_weight)
     qm = trained['ours_asym']
     nets = {'query': qm, 'gallery': gallery}
     if 'd2vpr' in trained:

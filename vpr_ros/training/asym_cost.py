@@ -41,9 +41,11 @@ def _loss_ms(fn, q: torch.Tensor, repeats: int = 5) -> float:
 
 def precompute_growth(feats: np.ndarray, labels: np.ndarray, multiples: Sequence[int] = (1, 2, 4),
                       k: int = 16, tau: float = 0.05, gamma: float = 15.0, batch: int = 64,
-                      threads: int = 2, seed: int = 0) -> List[Dict]:
+                      threads: int = 2, seed: int = 0, centroid_weight: float = 0.0
+                      ) -> List[Dict]:
     """One row per gallery size: images, places, bank build s / MB, k-NN s / anchor MB and
-    the loss forward+backward ms of one batch for ours (bank negatives) and CSD."""
+    the loss forward+backward ms of one batch for ours (bank negatives, the centroid term at
+    ``centroid_weight``, as trained) and CSD."""
     rows = []
     rng = np.random.default_rng(seed)
     MemoryBank.from_features(feats[:8], labels[:8])   # first-call warm-up, not timed
@@ -56,7 +58,8 @@ def precompute_growth(feats: np.ndarray, labels: np.ndarray, multiples: Sequence
         q = F.normalize(g + 0.1 * torch.randn_like(g), dim=1)
         rows_t = bank.rows_of(lab[idx])
         ours_ms = _loss_ms(lambda x: asym_loss(F.normalize(x, dim=1), g, rows_t, bank.centroids,
-                                               bank.variances, tau, gamma), q)
+                                               bank.variances, tau, gamma,
+                                               centroid_weight=centroid_weight), q)
         ga = torch.from_numpy(f[anchors[idx]])
         csd_ms = _loss_ms(lambda x: csd_loss(F.normalize(x, dim=1), g, ga, tau, tau), q)
         rows.append({'images': int(len(f)), 'places': int(len(bank)),
