@@ -25,7 +25,7 @@ def _shot(img, k, rng):
 
 
 def _write_towns(root):
-    """A GSV-layout training town (8 places x 4 conditions) and a VG held-out town."""
+    """A GSV-layout training town (8 places x 4 conditions) and two VG held-out towns."""
     origin = MapOrigin.from_latlon(47.0, 8.0)
     rng = np.random.default_rng(0)
     gsv = GSVWriter(root / 'train', 'Tiny', origin)
@@ -34,14 +34,15 @@ def _write_towns(root):
         for k, c in enumerate(CONDS):
             gsv.write(_shot(img, k, rng), CameraPose(p * 50.0, 0.0), p, c, k)
     gsv.close()
-    vg = VGWriter(root / 'held', 'test', origin)
-    for p in range(6):
-        img = _scene(rng)
-        pose = CameraPose(p * 50.0, 100.0)
-        vg.write('database', _shot(img, 0, rng), pose, p, 'day', p)
-        for k, c in enumerate(CONDS):
-            vg.write('queries', _shot(img, k, rng), pose, p, c, 10 * k + p)
-    return root / 'train', root / 'held' / 'test'
+    for town in ('held', 'held2'):
+        vg = VGWriter(root / town, 'test', origin)
+        for p in range(6):
+            img = _scene(rng)
+            pose = CameraPose(p * 50.0, 100.0)
+            vg.write('database', _shot(img, 0, rng), pose, p, 'day', p)
+            for k, c in enumerate(CONDS):
+                vg.write('queries', _shot(img, k, rng), pose, p, c, 10 * k + p)
+    return root / 'train', [root / t / 'test' for t in ('held', 'held2')]
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +55,7 @@ def run_dir(tmp_path_factory):
     args = parser.parse_args([
         '--gallery-model', 'efficientnet_lite0_gem', '--gallery-input-size', '64',
         '--query-model', 'mobilenetv3_small', '--input-size', '32', '--data', str(train),
-        '--eval', str(held), '--out', str(root / 'out'), '--epochs', '1',
+        '--eval', ','.join(map(str, held)), '--out', str(root / 'out'), '--epochs', '1',
         '--batch-size', '16', '--bank-fractions', '0.5', '--latency-runs', '2',
         '--export-onnx', 'true', '--progress', 'false', '--eval-radius-m', '10',
         '--baselines', 'symmetric,csd,d2vpr', '--d2vpr-input-size', '56', '--centroid-weight', '1',
@@ -73,7 +74,12 @@ def test_report_compares_all_systems(run_dir):
     assert rep['train']['ours_no_centroid']['centroid_weight'] == 0.0
     for r in rep['recall'].values():
         assert set(r) == {'all', *CONDS}
-        assert r['all']['num_queries'] == 24 and 0 <= r['all']['R@1'] <= r['all']['R@10'] <= 100
+        assert r['all']['num_queries'] == 48 and 0 <= r['all']['R@1'] <= r['all']['R@10'] <= 100
+    # two held-out towns: pooled above, each town on its own beside it
+    assert len(rep['recall_by_split']) == 2 and rep['eval']['queries'] == 48
+    for by in rep['recall_by_split'].values():
+        assert by['ours_asym']['all']['num_queries'] == 24
+    assert rep['db_growth']['ours_asym'][0]['db_images'] == 6
     # gallery -> gallery on these easy scenes finds most places
     assert rep['recall']['gallery_symmetric']['all']['R@5'] > 50
     assert rep['train']['ours_bank50']['bank']['places'] == 4
@@ -88,6 +94,7 @@ def test_report_compares_all_systems(run_dir):
     md = (run_dir / 'report.md').read_text()
     assert 'ours: query net -> gallery DB' in md and '| floor |' in md
     assert "without the centroid term (the paper's loss)" in md
+    assert 'R@1 per held-out split' in md and '`held2`' in md
     assert (run_dir / 'recall_bars.png').stat().st_size > 0
     assert (run_dir / 'loss_curves.png').stat().st_size > 0
     assert not math.isnan(rep['train']['ours_asym']['epoch_loss'][0])
@@ -101,7 +108,7 @@ def test_d2vpr_row_beside_ours(run_dir):
     from vpr_ros.query_pipeline import check_query_compatible
     rep = json.loads((run_dir / 'report.json').read_text())
     assert {'d2vpr_stage1', 'd2vpr'} <= set(rep['recall'])
-    assert rep['recall']['d2vpr']['all']['num_queries'] == 24
+    assert rep['recall']['d2vpr']['all']['num_queries'] == 48
     h1 = rep['train']['d2vpr_stage1']
     assert h1['method'] == 'distill' and len(h1['epoch_loss']) == 2
     assert h1['epoch_loss'][1] < h1['epoch_loss'][0]  # distillation lowers the MSE
@@ -117,7 +124,7 @@ def test_d2vpr_row_beside_ours(run_dir):
 
 
 def test_gallery_features_are_cached(run_dir):
-    assert len(list((run_dir / 'cache').glob('*.npy'))) == 3  # train, held-out DB, queries
+    assert len(list((run_dir / 'cache').glob('*.npy'))) == 5  # train; DB, queries of 2 towns
 
 
 def test_checkpoint_compatibility_and_refusal(run_dir):

@@ -110,12 +110,29 @@ def test_baselines_train_and_lower_their_loss(setup, method):
 
 def test_place_batches_are_place_balanced():
     labels = np.repeat(np.arange(10), 3)
-    batches = asym.place_batches(labels, batch_size=8, per_place=4,
+    batches = asym.place_batches(labels, places_per_batch=2, per_place=4,
                                  rng=np.random.default_rng(0))
     seen = np.concatenate([np.unique(labels[b]) for b in batches])
     assert sorted(seen.tolist()) == list(range(10))  # every place once per epoch
     for b in batches:
         assert all((labels[b] == p).sum() == 4 for p in np.unique(labels[b]))
+
+
+def test_backbone_lr_scale_and_cosine_floor():
+    model = _query()
+    opt = torch.optim.AdamW(asym.param_groups(model, list(model.parameters()), 1e-3, 0.1))
+    lrs = sorted(g['lr'] for g in opt.param_groups)
+    assert lrs == pytest.approx([1e-4, 1e-3])
+    assert sum(len(g['params']) for g in opt.param_groups) == len(list(model.parameters()))
+    sched = asym.cosine_schedule(opt, total_steps=10, floor=0.2)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    assert sorted(g['lr'] for g in opt.param_groups) == pytest.approx([6e-5, 6e-4])  # half-way
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert sorted(g['lr'] for g in opt.param_groups) == pytest.approx([2e-5, 2e-4])  # floor
 
 
 def test_gallery_cache_reuses_and_invalidates(tmp_path):

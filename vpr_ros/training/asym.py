@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vpr_ros.training.asym_loss import asym_loss
+from vpr_ros.training.batches import place_batches, to_tensor  # noqa: F401 - re-exported
 from vpr_ros.training.csd import csd_loss
 from vpr_ros.training.memory_bank import MemoryBank
 from vpr_ros.training.ms_loss import multi_similarity_loss
@@ -52,6 +53,8 @@ class AsymTrainConfig:
     gamma: float = 15.0                             # implicit augmentation strength
     negatives: str = 'bank'                         # bank (all other places) | batch
     centroid_weight: float = 1.0                    # own-centroid term; 0 = the paper's loss
+    ms_weight: float = 0.0                          # + multi-similarity among the queries
+    backbone_lr_scale: float = 1.0                  # backbone lr = lr x this (head: lr)
     augment: bool = True                            # photometric + crop jitter of queries
     warm_start: int = 2048                          # images for the least-squares projection
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids
@@ -69,7 +72,7 @@ class AsymTrainConfig:
     d2vpr_epochs1: int = 4                          # stage 1: MSE to the gallery descriptors
     d2vpr_epochs2: int = 2                          # stage 2: multi-similarity, last blocks
     d2vpr_lr: float = 1e-4                          # paper 2.5e-5 (from DINOv2 weights)
-    eval: str = ''                                  # held-out VG folder (database/, queries/)
+    eval: str = ''                                  # held-out VG folder(s), comma-separated
     eval_radius_m: float = 25.0                     # a DB image within this is a true match
     latency_runs: int = 30
     export_onnx: bool = False
@@ -96,41 +99,18 @@ class TrainData:
                          if self.conditions else [])
 
 
-def place_batches(labels: np.ndarray, batch_size: int, per_place: int,
-                  rng: np.random.Generator) -> List[np.ndarray]:
-    """One epoch of P x K batches: every place once, K images each (drawn with replacement
-    only when a place has fewer than K)."""
-    places = np.unique(labels)
-    by_place = {p: np.flatnonzero(labels == p) for p in places}
-    order = rng.permutation(places)
-    p_per_batch = max(2, batch_size // per_place)
-    out = []
-    for s in range(0, len(order), p_per_batch):
-        idx = [rng.choice(by_place[p], per_place, replace=len(by_place[p]) < per_place)
-               for p in order[s:s + p_per_batch]]
-        if len(idx) >= 2:
-            out.append(np.concatenate(idx))
-    return out
+def param_groups(model, params: list, lr: float, backbone_scale: float = 1.0) -> List[Dict]:
+    """AdamW groups: the backbone's parameters at ``lr * backbone_scale``, the rest at ``lr``."""
+    backbone = {id(p) for p in getattr(model, 'backbone', torch.nn.Module()).parameters()}
+    groups = [{'params': [p for p in params if id(p) in backbone], 'lr': lr * backbone_scale},
+              {'params': [p for p in params if id(p) not in backbone], 'lr': lr}]
+    return [g for g in groups if g['params']]
 
 
-def to_tensor(images: np.ndarray, mean, std, augment: bool = False,
-              gen: Optional[torch.Generator] = None) -> torch.Tensor:
-    """(B,h,w,3) uint8 -> normalised (B,3,h,w); ``augment`` jitters light and crop."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-    if augment:
-        b = x.shape[0]
-        gain = torch.empty(b, 1, 1, 1).uniform_(0.5, 1.5, generator=gen)
-        x = (x * gain + torch.empty(b, 1, 1, 1).uniform_(-0.1, 0.1, generator=gen)).clamp(0, 1)
-        scale = torch.empty(b).uniform_(0.8, 1.0, generator=gen)
-        shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (1 - scale)[:, None]
-        theta = torch.zeros(b, 2, 3)
-        theta[:, 0, 0] = theta[:, 1, 1] = scale
-        theta[:, :, 2] = shift
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
-    return (x - m) / s
+def cosine_schedule(opt, total_steps: int, floor: float):
+    """Cosine decay of every group's lr from its own start to ``floor`` x that start."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: floor + (1.0 - floor) * 0.5 * (
+        1.0 + math.cos(math.pi * min(t, total_steps) / total_steps)))
 
 
 def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',
@@ -170,10 +150,11 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     trainable = {id(p) for p in params}
     for p in model.parameters():
         p.requires_grad_(id(p) in trainable)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = len(place_batches(data.labels, cfg.batch_size, cfg.images_per_place, rng))
-    total = max(1, cfg.epochs * steps_per_epoch)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
+    opt = torch.optim.AdamW(param_groups(model, params, cfg.lr, cfg.backbone_lr_scale),
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_batch = max(2, cfg.batch_size // cfg.images_per_place)   # places per batch
+    steps_per_epoch = len(place_batches(data.labels, per_batch, cfg.images_per_place, rng))
+    sched = cosine_schedule(opt, max(1, cfg.epochs * steps_per_epoch), cfg.lr_min / cfg.lr)
     labels_t = torch.from_numpy(data.labels)
     hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'centroid_weight': cw,
             'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
@@ -182,7 +163,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     from tqdm import tqdm
     t_start = time.perf_counter()
     for epoch in range(cfg.epochs):
-        batches = place_batches(data.labels, cfg.batch_size, cfg.images_per_place, rng)
+        batches = place_batches(data.labels, per_batch, cfg.images_per_place, rng)
         losses = []
         bar = tqdm(batches, desc=f'{tag or method} epoch {epoch + 1}/{cfg.epochs}',
                    disable=not cfg.progress, leave=False)
@@ -193,6 +174,8 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
                                  bank.variances, cfg.tau, gamma, cfg.negatives, cw)
+                if cfg.ms_weight:
+                    loss = loss + cfg.ms_weight * multi_similarity_loss(q, labels_t[idx])
             elif method == 'distill':
                 loss = F.mse_loss(q, g_all[idx])
             elif method == 'csd':

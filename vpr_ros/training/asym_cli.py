@@ -231,8 +231,33 @@ def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
 
 
 def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev, distractors) -> dict:
+    """Recall of every system on the held-out split(s) of ``cfg.eval`` (comma-separated:
+    pooled, each query against its own split's DB; also per split) and the growth rows."""
+    folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
+    splits = [ev.read_split(f) for f in folders]
+    per_split = [_split_systems(cfg, gallery, gname, cache, trained, untrained, ev, sp)
+                 for sp in splits]
+    recall = ev.evaluate_splits(per_split, splits, cfg.eval_radius_m)
+    by_split = {f: ev.evaluate_systems(s, sp, cfg.eval_radius_m)
+                for f, s, sp in zip(folders, per_split, splits)} if len(splits) > 1 else {}
+    # the gallery grows by the training towns' gallery descriptors (places never queried);
+    # the same distractors join every split's database
+    growth = {tag: ev.pool_growth([ev.db_growth(s[tag]['query'], s[tag]['db'], sp, distractors,
+                                                radius_m=cfg.eval_radius_m, seed=cfg.seed)
+                                   for s, sp in zip(per_split, splits)])
+              for tag in ('gallery_symmetric', 'ours_asym', 'csd_asym') if tag in per_split[0]}
+    out = {'recall': recall, 'db_growth': growth, 'eval': {
+        'split': cfg.eval, 'splits': len(splits),
+        'db_images': sum(len(sp.db_paths) for sp in splits),
+        'queries': sum(len(sp.q_paths) for sp in splits), 'radius_m': cfg.eval_radius_m}}
+    if by_split:
+        out['recall_by_split'] = by_split
+    return out
+
+
+def _split_systems(cfg, gallery, gname, cache, trained, untrained, ev, split) -> dict:
+    """{system: {'query': descs, 'db': descs}} of one held-out split."""
     from vpr_ros.training.gallery_cache import cached_gallery_features
-    split = ev.read_split(cfg.eval)
     kw = dict(progress=cfg.progress, backend=cfg.gallery_backend, threads=cfg.threads)
     gdb, _ = cached_gallery_features(gallery, split.db_paths, cache, gname,
                                      cfg.gallery_checkpoint, **kw)
@@ -247,11 +272,4 @@ def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev, distractors) -
             systems[tag] = {'query': q, 'db': ev.encode_paths(model, split.db_paths)}
         else:
             systems[tag] = {'query': q, 'db': gdb}
-    recall = ev.evaluate_systems(systems, split, cfg.eval_radius_m)
-    # the gallery grows by the training towns' gallery descriptors (places never queried)
-    growth = {tag: ev.db_growth(systems[tag]['query'], systems[tag]['db'], split,
-                                distractors, radius_m=cfg.eval_radius_m, seed=cfg.seed)
-              for tag in ('gallery_symmetric', 'ours_asym', 'csd_asym') if tag in systems}
-    return {'recall': recall, 'db_growth': growth, 'eval': {
-        'split': cfg.eval, 'db_images': len(split.db_paths), 'queries': len(split.q_paths),
-        'radius_m': cfg.eval_radius_m}}
+    return systems

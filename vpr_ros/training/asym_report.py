@@ -33,6 +33,19 @@ def _jsonable(o):
     return o
 
 
+def _by_split_lines(by_split: dict) -> list:
+    """R@1 of every system on each held-out split (when the report pools several)."""
+    if not by_split:
+        return []
+    names = list(by_split)
+    lines = ['R@1 per held-out split:', '', '| system | ' + ' | '.join(
+        f'`{Path(n).parent.name or n}`' for n in names) + ' |', '|---|' + '---|' * len(names)]
+    for k in by_split[names[0]]:
+        lines.append(f'| {LABELS.get(k, k)} | ' + ' | '.join(
+            f'{by_split[n][k]["all"]["R@1"]:.1f}' for n in names) + ' |')
+    return lines + ['']
+
+
 def floors(rep: Dict) -> List[Dict]:
     """The issue's acceptance floors, each with the measured values and pass/fail."""
     out = []
@@ -77,8 +90,11 @@ def markdown(rep: Dict) -> str:
     if rec:
         ev = rep.get('eval', {})
         conds = [c for c in next(iter(rec.values())) if c != 'all']
-        lines += [f'Held-out split `{ev.get("split")}`: {ev.get("db_images")} DB images, '
-                  f'{ev.get("queries")} queries, true match within {ev.get("radius_m")} m.', '',
+        many = ev.get('splits', 1) > 1
+        lines += [f'Held-out split{"s" if many else ""} `{ev.get("split")}`: '
+                  f'{ev.get("db_images")} DB images, {ev.get("queries")} queries'
+                  + (' (pooled: each query searched against its own split\'s DB)' if many else '')
+                  + f', true match within {ev.get("radius_m")} m.', '',
                   '| system | R@1 | R@5 | R@10 | ' + ' | '.join(f'R@1 {c}' for c in conds) + ' |',
                   '|---|---|---|---|' + '---|' * len(conds)]
         for k, r in rec.items():
@@ -86,6 +102,7 @@ def markdown(rep: Dict) -> str:
                          f'{r["all"]["R@10"]:.1f} | '
                          + ' | '.join(f'{r[c]["R@1"]:.1f}' for c in conds) + ' |')
         lines.append('')
+    lines += _by_split_lines(rep.get('recall_by_split', {}))
     tr, tm = rep.get('train', {}), rep.get('timing', {})
     if tr:
         lines += ['| training run | places in bank | bank MB | precompute s | s/iter (median) '

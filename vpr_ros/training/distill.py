@@ -21,7 +21,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import cv2
 import numpy as np
@@ -34,6 +34,7 @@ from vpr_ros.imaging import read_image_file
 from vpr_ros.models.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
 from vpr_ros.models.d2vpr import stage2_parameters
 from vpr_ros.models.registry import create_model
+from vpr_ros.training.batches import place_batches  # noqa: F401 - re-exported
 from vpr_ros.training.ms_loss import multi_similarity_loss
 
 IMAGE_EXT = ('.jpg', '.jpeg', '.png')
@@ -97,20 +98,6 @@ class PlaceFolder(Dataset):
             img = cv2.resize(img, self.size[::-1], interpolation=cv2.INTER_AREA)
         return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1), \
             int(self.labels[i]), i
-
-
-def place_batches(labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> List:
-    """One epoch of P x K index batches: every place once (K images, with replacement only
-    when a place has fewer); the last batch is dropped if it has fewer than 2 places."""
-    by_place = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
-    order = rng.permutation(list(by_place))
-    out = []
-    for s in range(0, len(order), p):
-        group = order[s:s + p]
-        if len(group) >= 2:
-            out.append(np.concatenate([rng.choice(by_place[c], k, replace=len(by_place[c]) < k)
-                                       for c in group]).tolist())
-    return out
 
 
 def model_input(images: torch.Tensor, model) -> torch.Tensor:
@@ -230,7 +217,8 @@ class Trainer:
         def loader():
             batches = place_batches(self.data.labels, cfg.places_per_batch,
                                     cfg.images_per_place, self.rng)
-            return DataLoader(self.data, batch_sampler=batches, num_workers=cfg.workers)
+            return DataLoader(self.data, batch_sampler=[b.tolist() for b in batches],
+                              num_workers=cfg.workers)
 
         def loss_fn(images, labels, _idx):
             desc = self.student(model_input(images, self.student))

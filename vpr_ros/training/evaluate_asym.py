@@ -77,6 +77,33 @@ def evaluate_systems(systems: Dict[str, Dict], split: Split, radius_m: float = 2
     return out
 
 
+def evaluate_splits(systems_by_split: Sequence[Dict[str, Dict]], splits: Sequence[Split],
+                    radius_m: float = 25.0, ns: Sequence[int] = NS) -> Dict[str, Dict]:
+    """Recall pooled over several held-out splits (towns): each query is searched against its
+    own split's database, and every query counts once, whatever its split's size."""
+    out = {}
+    for name in systems_by_split[0]:
+        hits = [recall_hits(s[name]['query'], s[name]['db'], sp.q_xy, sp.db_xy, radius_m, ns)
+                for s, sp in zip(systems_by_split, splits)]
+        conds = [c for sp in splits for c in sp.q_conditions]
+        out[name] = summarize(np.concatenate(hits), conds, ns)
+    return out
+
+
+def pool_growth(per_split: Sequence[List[Dict]]) -> List[Dict]:
+    """db_growth rows of several splits combined: R@1 weighted by queries; ``db_images`` is
+    the database one query searches (its split's own plus the distractors), averaged."""
+    rows = []
+    for parts in zip(*per_split):
+        q = sum(r['queries'] for r in parts)
+        rows.append({'distractor_fraction': parts[0]['distractor_fraction'],
+                     'db_images': int(round(sum(r['db_images'] * r['queries']
+                                                for r in parts) / q)),
+                     'distractors': parts[0]['distractors'], 'queries': q,
+                     'R@1': sum(r['R@1'] * r['queries'] for r in parts) / q})
+    return rows
+
+
 def db_growth(q_desc: np.ndarray, db_desc: np.ndarray, split: Split,
               distractors: np.ndarray, fractions=(0.0, 0.1, 0.3, 1.0),
               radius_m: float = 25.0, seed: int = 0) -> List[Dict]:

@@ -28,7 +28,7 @@ from vpr_ros.imaging import read_image_file
 from vpr_ros.io.datasets import read_gsv_cities, read_vg
 from vpr_ros.models.checkpoint import save_checkpoint
 from vpr_ros.models.registry import create_model
-from vpr_ros.training.distill import place_batches
+from vpr_ros.training.batches import place_batches
 from vpr_ros.training.ms_loss import multi_similarity_loss
 
 

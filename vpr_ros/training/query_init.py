@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vpr_ros.training.batches import to_tensor
+
 if TYPE_CHECKING:  # annotations only: asym imports this module
     from vpr_ros.training.asym import AsymTrainConfig, TrainData
 
@@ -76,7 +78,6 @@ def warm_start_projection(model, data: 'TrainData', max_images: int = 2048,
         return {}
     t0 = time.perf_counter()
     idx = np.sort(np.random.default_rng(seed).permutation(len(data.labels))[:max_images])
-    from vpr_ros.training.asym import to_tensor
     was_training = model.training
     model.eval()
     feats, before = [], []
