@@ -118,23 +118,6 @@ def test_place_batches_are_place_balanced():
         assert all((labels[b] == p).sum() == 4 for p in np.unique(labels[b]))
 
 
-def test_backbone_lr_scale_and_cosine_floor():
-    model = _query()
-    opt = torch.optim.AdamW(asym.param_groups(model, list(model.parameters()), 1e-3, 0.1))
-    lrs = sorted(g['lr'] for g in opt.param_groups)
-    assert lrs == pytest.approx([1e-4, 1e-3])
-    assert sum(len(g['params']) for g in opt.param_groups) == len(list(model.parameters()))
-    sched = asym.cosine_schedule(opt, total_steps=10, floor=0.2)
-    for _ in range(5):
-        opt.step()
-        sched.step()
-    assert sorted(g['lr'] for g in opt.param_groups) == pytest.approx([6e-5, 6e-4])  # half-way
-    for _ in range(10):
-        opt.step()
-        sched.step()
-    assert sorted(g['lr'] for g in opt.param_groups) == pytest.approx([2e-5, 2e-4])  # floor
-
-
 def test_gallery_cache_reuses_and_invalidates(tmp_path):
     import cv2
     from vpr_ros.training.gallery_cache import cached_gallery_features

