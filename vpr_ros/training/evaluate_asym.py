@@ -70,22 +70,18 @@ def read_split(folder) -> Split:
 def evaluate_systems(systems: Dict[str, Dict], split: Split, radius_m: float = 25.0,
                      ns: Sequence[int] = NS) -> Dict[str, Dict]:
     """Recall of each system {'name': {'query': (N,D) descs, 'db': (M,D) descs}}."""
-    out = {}
-    for name, s in systems.items():
-        hits = recall_hits(s['query'], s['db'], split.q_xy, split.db_xy, radius_m, ns)
-        out[name] = summarize(hits, split.q_conditions, ns)
-    return out
+    return evaluate_splits([systems], [split], radius_m, ns)
 
 
 def evaluate_splits(systems_by_split: Sequence[Dict[str, Dict]], splits: Sequence[Split],
                     radius_m: float = 25.0, ns: Sequence[int] = NS) -> Dict[str, Dict]:
     """Recall pooled over several held-out splits (towns): each query is searched against its
     own split's database, and every query counts once, whatever its split's size."""
+    conds = [c for sp in splits for c in sp.q_conditions]
     out = {}
     for name in systems_by_split[0]:
         hits = [recall_hits(s[name]['query'], s[name]['db'], sp.q_xy, sp.db_xy, radius_m, ns)
                 for s, sp in zip(systems_by_split, splits)]
-        conds = [c for sp in splits for c in sp.q_conditions]
         out[name] = summarize(np.concatenate(hits), conds, ns)
     return out
 
