@@ -106,10 +106,11 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
         procs[name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
                                        start_new_session=True)
     t_start = time.monotonic()
-    client = None
+    client, failure = None, None
     try:
         client = bench_client(frames(cfg.distinct_frames, *cfg.frame_size), cfg.jpeg_quality)
-        client.wait_for_graph(timeout=cfg.startup_timeout_s)
+        client.wait_for_graph(timeout=cfg.startup_timeout_s, dead=lambda: [
+            n for n, p in procs.items() if p.poll() is not None])
         client.encoder_stats()  # query_encoder is up and serving
         startup_s = time.monotonic() - t_start
         time.sleep(1.0)  # late subscriptions (matcher <- descriptors) finish matching
@@ -120,6 +121,8 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
         stats = client.encoder_stats(since=before)
         rss = _rss(procs)
         dead = [n for n, p in procs.items() if p.poll() is not None]
+    except (RuntimeError, TimeoutError) as e:
+        failure = e
     finally:
         if client is not None:
             client.close()
@@ -133,12 +136,24 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
                 p.kill()
         for f in logs:
             f.close()
+    if failure is not None:
+        raise RuntimeError(f'{failure}\n{log_tails(workdir, procs)}') from failure
     if dead:
-        raise RuntimeError(f'node(s) {dead} died; see {workdir}/<node>.log')
+        raise RuntimeError(f'node(s) {dead} died\n{log_tails(workdir, dead)}')
     write_frames(records, workdir / 'frames.csv')
     log(f'[bench] graph: {len(records)} frames in {play_s:.1f} s; encoder stats {stats}')
     return {'records': records, 'play_s': play_s, 'stats': stats, 'rss': rss,
             'startup_s': round(startup_s, 1), 'network': network}
+
+
+def log_tails(workdir: Path, names, lines: int = 15) -> str:
+    """The last ``lines`` lines of each named node's log in ``workdir``, for error messages."""
+    out = []
+    for name in names:
+        path = workdir / f'{name}.log'
+        text = path.read_text(errors='replace').splitlines()[-lines:] if path.is_file() else []
+        out.append(f'--- {path} (last {len(text)} lines)\n' + '\n'.join(text))
+    return '\n'.join(out)
 
 
 def write_frames(records, path: Path) -> None:

@@ -98,7 +98,7 @@ def run(args) -> int:
     with NodeGroup(graph_commands('localize', params, paths['map'])) as group:
         client = ReplayClient()
         try:
-            client.wait_for_graph(timeout=180)
+            client.wait_for_graph(timeout=180, dead=lambda: [n for n, _ in group.poll_dead()])
             time.sleep(1.0)  # let the matcher's subscription match too
             records = client.play([(s, rgb) for s, rgb, _ in frames], rate_hz=cfg.rate_hz)
         finally:

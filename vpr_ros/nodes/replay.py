@@ -90,13 +90,20 @@ class ReplayClient:
             if rec is not None:
                 rec.prior = msg
 
-    def wait_for_graph(self, timeout: float = 120.0) -> None:
-        """Block until the encoder subscribes to our images and the matcher publishes."""
+    def wait_for_graph(self, timeout: float = 120.0, dead=None) -> None:
+        """Block until the encoder subscribes to our images and the matcher publishes.
+
+        ``dead`` (optional) returns the names of node processes that have exited; waiting
+        stops with RuntimeError as soon as it returns any, instead of running out the timeout.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if (self.node.count_subscribers(self.pub.topic_name) > 0
                     and self.node.count_publishers('vpr/match') > 0):
                 return
+            gone = dead() if dead is not None else None
+            if gone:
+                raise RuntimeError(f'node(s) {list(gone)} exited before the graph came up')
             time.sleep(0.1)
         raise TimeoutError(f'no subscriber on {self.pub.topic_name} after {timeout:.0f} s')
 
