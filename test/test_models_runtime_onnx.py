@@ -51,6 +51,10 @@ def test_cli_export_then_onnx_file_runs_with_metadata(query_ckpt, tmp_path, caps
     assert 'parity max abs diff' in capsys.readouterr().out
     enc = load_encoder(checkpoint=out, backend='onnxruntime', threads=1)
     assert enc.name == 'mobilenetv3_small' and enc.compatible_with == GALLERY
+    spin = 'session.intra_op.allow_spinning'
+    calm = load_encoder(checkpoint=out, backend='onnxruntime', threads=1, spinning=False)
+    assert calm.session.get_session_options().get_session_config_entry(spin) == '0'
+    assert np.abs(calm.encode(_images()) - enc.encode(_images())).max() == 0
     ref = load_encoder(checkpoint=query_ckpt).encode(_images())
     assert np.abs(enc.encode(_images()) - ref).max() < 1e-4  # batch of 3 on a fixed-1 graph
     with pytest.raises(ValueError, match="backend='onnxruntime'"):

@@ -24,6 +24,9 @@ class QueryEncoderConfig:
     checkpoint: str = ''                              # trained query network (overrides model)
     backend: str = 'torch'                            # torch | onnxruntime
     threads: int = 0                                  # intra-op threads; 0 = library default
+    # onnxruntime's pool busy-waits between runs when true: a little faster alone, but it takes
+    # CPU from the rest of the robot's stack between frames
+    ort_spinning: bool = False
     input_size: List[int] = dataclasses.field(default_factory=list)  # [h, w]; [] = model default
     map_path: str = ''  # if set, refuse a checkpoint incompatible with it
     image_qos: str = 'sensor_data'  # sensor_data (best effort) | reliable (lossless replays)

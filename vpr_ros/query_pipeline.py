@@ -34,7 +34,8 @@ def load_query_encoder(cfg: QueryEncoderConfig):
     from vpr_ros.models.runtime import load_encoder
     encoder = load_encoder(model=cfg.model if not cfg.checkpoint else '',
                            checkpoint=cfg.checkpoint, backend=cfg.backend, threads=cfg.threads,
-                           input_size=tuple(cfg.input_size) or None)
+                           input_size=tuple(cfg.input_size) or None,
+                           spinning=cfg.ort_spinning)
     if cfg.map_path:
         from vpr_ros.mapstore import read_manifest
         manifest = read_manifest(cfg.map_path)

@@ -75,9 +75,9 @@ def ort_session(source, threads: int = 0, spinning: bool = True):
 class OnnxEncoder(Encoder):
     """Encoder running an ONNX graph exported by onnx_export.export_onnx."""
 
-    def __init__(self, source, threads: int = 0):
+    def __init__(self, source, threads: int = 0, spinning: bool = True):
         from vpr_ros.models.onnx_export import read_onnx_meta
-        self.session = ort_session(source, threads)
+        self.session = ort_session(source, threads, spinning)
         super().__init__(read_onnx_meta(self.session), 'onnxruntime')
         self._fixed_batch = self.session.get_inputs()[0].shape[0]
 
@@ -121,11 +121,12 @@ def build_torch_model(model: str = '', checkpoint: str = '', weights: str = '',
 
 
 def load_encoder(model: str = '', checkpoint: str = '', backend: str = 'torch',
-                 threads: int = 0, input_size=None) -> Encoder:
+                 threads: int = 0, input_size=None, spinning: bool = True) -> Encoder:
     """The encoder a node uses: ``model`` name and/or ``checkpoint`` on ``backend``.
 
     ``checkpoint`` is a vpr_ros checkpoint, an .onnx file (onnxruntime backend), or with
-    ``model`` a backbone weights file (e.g. DINOv2 .pth). ``threads > 0`` caps CPU threads.
+    ``model`` a backbone weights file (e.g. DINOv2 .pth). ``threads > 0`` caps CPU threads;
+    ``spinning=False`` keeps onnxruntime's thread pool from busy-waiting between frames.
     """
     if backend not in ('torch', 'onnxruntime'):
         raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
@@ -134,7 +135,7 @@ def load_encoder(model: str = '', checkpoint: str = '', backend: str = 'torch',
     if checkpoint.endswith('.onnx'):
         if backend != 'onnxruntime':
             raise ValueError(f"{checkpoint!r} is an ONNX file: use backend='onnxruntime'")
-        enc = OnnxEncoder(checkpoint, threads)
+        enc = OnnxEncoder(checkpoint, threads, spinning)
         if input_size and tuple(input_size) != enc.input_size:
             raise ValueError(f'{checkpoint!r} was exported for input {enc.input_size}, not '
                              f'{tuple(input_size)}: export it again with --input-size')
@@ -148,10 +149,11 @@ def load_encoder(model: str = '', checkpoint: str = '', backend: str = 'torch',
     if checkpoint and model and not is_checkpoint(checkpoint):
         checkpoint, weights = '', checkpoint
     net, meta = build_torch_model(model, checkpoint, weights, input_size)
-    return encoder_for(net, meta, backend, threads)
+    return encoder_for(net, meta, backend, threads, spinning)
 
 
-def encoder_for(net, meta: dict, backend: str = 'torch', threads: int = 0) -> Encoder:
+def encoder_for(net, meta: dict, backend: str = 'torch', threads: int = 0,
+                spinning: bool = True) -> Encoder:
     """An Encoder running the torch module ``net`` (described by ``meta``) on ``backend``:
     'torch', or 'onnxruntime' (``net`` exported to ONNX in memory)."""
     if backend == 'torch':
@@ -159,4 +161,4 @@ def encoder_for(net, meta: dict, backend: str = 'torch', threads: int = 0) -> En
     if backend != 'onnxruntime':
         raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
     from vpr_ros.models.onnx_export import export_onnx
-    return OnnxEncoder(export_onnx(net, meta), threads)
+    return OnnxEncoder(export_onnx(net, meta), threads, spinning)
