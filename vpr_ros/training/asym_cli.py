@@ -136,8 +136,13 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     if cfg.ablate_centroid and cfg.centroid_weight:
         runs['ours_no_centroid'] = dict(method='asym', bank=bank, centroid_weight=0.0)
     base = [b.strip() for b in cfg.baselines.split(',') if b.strip()]
+    if cfg.start_from_student and 'symmetric' not in base:
+        raise SystemExit('vpr-ros train asym: --start-from-student needs the symmetric '
+                         'baseline (--baselines symmetric,...)')
     if 'symmetric' in base:
         runs['symmetric_student'] = dict(method='symmetric')
+        if cfg.start_from_student:  # trained first: every other run starts from it
+            runs = {'symmetric_student': runs.pop('symmetric_student'), **runs}
     if 'csd' in base:
         anchors, secs = csd.knn_neighbours(feats, cfg.csd_k, cfg.threads)
         rep['timing']['csd_precompute_s'] = secs
@@ -150,6 +155,10 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     for tag, kw in runs.items():
         run_data = kw.pop('data', data)
         model = asym.make_query_model(cfg, gdim, gallery)
+        if cfg.start_from_student and tag != 'symmetric_student':
+            model.load_state_dict(trained['symmetric_student'].state_dict())
+            rep['timing']['shared_student_start_s'] = \
+                rep['train']['symmetric_student']['train_seconds']
         if kw['method'] in ('asym', 'csd'):
             kw['warm'] = _shared_warm_start(model, run_data, cfg, warm_starts)
         model, hist = asym.train_query_network(cfg, run_data, tag=tag, model=model, **kw)

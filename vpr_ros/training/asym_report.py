@@ -120,6 +120,11 @@ def markdown(rep: Dict) -> str:
         lines += ['', f'Gallery feature extraction (shared by ours and CSD, cached): '
                   f'{gf.get("num_images")} images in {gf.get("extract_seconds", 0):.1f} s '
                   f'(reused from cache this run: {gf.get("cached")}).', '']
+        if tm.get('shared_student_start_s') is not None:
+            lines += [f'Two stages: every compatible run (ours, its ablations, CSD) starts from '
+                      f'the symmetric student trained first in this run '
+                      f'({tm["shared_student_start_s"]:.0f} s, shared by all of them, so not in '
+                      f'the precompute columns).', '']
     m = rep.get('models', {})
     if m:
         lines += ['| network | model | input | params (M) | GFLOPs | torch ms (b=1) | '
