@@ -95,6 +95,7 @@ def test_report_compares_all_systems(run_dir):
     md = (run_dir / 'report.md').read_text()
     assert 'ours: query net -> gallery DB' in md and '| floor |' in md
     assert "without the centroid term (the paper's loss)" in md
+    assert '| ours on 50% of the training places (smaller bank) |' in md
     assert 'R@1 per held-out split' in md and '`held2`' in md
     assert (run_dir / 'recall_bars.png').stat().st_size > 0
     assert (run_dir / 'loss_curves.png').stat().st_size > 0

@@ -33,6 +33,13 @@ def _jsonable(o):
     return o
 
 
+def label(tag: str) -> str:
+    """The report's name of a system (``ours_bankNN``: ours trained on NN% of the places)."""
+    if tag.startswith('ours_bank') and tag[len('ours_bank'):].isdigit():
+        return f'ours on {tag[len("ours_bank"):]}% of the training places (smaller bank)'
+    return LABELS.get(tag, tag)
+
+
 def _by_split_lines(by_split: dict) -> list:
     """R@1 of every system on each held-out split (when the report pools several)."""
     if not by_split:
@@ -41,7 +48,7 @@ def _by_split_lines(by_split: dict) -> list:
     lines = ['R@1 per held-out split:', '', '| system | ' + ' | '.join(
         f'`{Path(n).parent.name or n}`' for n in names) + ' |', '|---|' + '---|' * len(names)]
     for k in by_split[names[0]]:
-        lines.append(f'| {LABELS.get(k, k)} | ' + ' | '.join(
+        lines.append(f'| {label(k)} | ' + ' | '.join(
             f'{by_split[n][k]["all"]["R@1"]:.1f}' for n in names) + ' |')
     return lines + ['']
 
@@ -98,7 +105,7 @@ def markdown(rep: Dict) -> str:
                   '| system | R@1 | R@5 | R@10 | ' + ' | '.join(f'R@1 {c}' for c in conds) + ' |',
                   '|---|---|---|---|' + '---|' * len(conds)]
         for k, r in rec.items():
-            lines.append(f'| {LABELS.get(k, k)} | {r["all"]["R@1"]:.1f} | {r["all"]["R@5"]:.1f} | '
+            lines.append(f'| {label(k)} | {r["all"]["R@1"]:.1f} | {r["all"]["R@5"]:.1f} | '
                          f'{r["all"]["R@10"]:.1f} | '
                          + ' | '.join(f'{r[c]["R@1"]:.1f}' for c in conds) + ' |')
         lines.append('')
@@ -151,7 +158,7 @@ def markdown(rep: Dict) -> str:
         lines += ['Gallery growth: the held-out DB plus gallery descriptors of the training '
                   'towns as distractors (never a true match).', '']
     for tag, rows in growth.items():
-        lines.append(f'- {LABELS.get(tag, tag)}: ' + ', '.join(
+        lines.append(f'- {label(tag)}: ' + ', '.join(
             f'{r["db_images"]} DB imgs -> R@1 {r["R@1"]:.1f}' for r in rows))
     if 'onnx' in rep:
         lines += ['', f'ONNX export: `{rep["onnx"]["path"]}`, parity max abs diff vs torch '
@@ -207,7 +214,7 @@ def plots(rep: Dict, out: Path) -> List[str]:
         written.append('loss_curves.png')
     if rep.get('db_growth'):
         _lines(plt, out / 'gallery_growth.png', {
-            LABELS.get(k, k): ([r['db_images'] for r in rows], [r['R@1'] for r in rows])
+            label(k): ([r['db_images'] for r in rows], [r['R@1'] for r in rows])
             for k, rows in rep['db_growth'].items()},
             'DB images (held-out DB + training-town distractors)', 'R@1 (%)', xlog=True)
         written.append('gallery_growth.png')
