@@ -106,11 +106,14 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
         procs[name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
                                        start_new_session=True)
     t_start = time.monotonic()
+
+    def exited():
+        return [n for n, p in procs.items() if p.poll() is not None]
+
     client, failure = None, None
     try:
         client = bench_client(frames(cfg.distinct_frames, *cfg.frame_size), cfg.jpeg_quality)
-        client.wait_for_graph(timeout=cfg.startup_timeout_s, dead=lambda: [
-            n for n, p in procs.items() if p.poll() is not None])
+        client.wait_for_graph(timeout=cfg.startup_timeout_s, dead=exited)
         client.encoder_stats()  # query_encoder is up and serving
         startup_s = time.monotonic() - t_start
         time.sleep(1.0)  # late subscriptions (matcher <- descriptors) finish matching
@@ -120,7 +123,7 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
         records, play_s = client.play_for(cfg.duration_s, cfg.rate_hz, drain_s=cfg.drain_s)
         stats = client.encoder_stats(since=before)
         rss = _rss(procs)
-        dead = [n for n, p in procs.items() if p.poll() is not None]
+        dead = exited()
     except (RuntimeError, TimeoutError) as e:
         failure = e
     finally:

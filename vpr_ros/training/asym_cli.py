@@ -108,6 +108,7 @@ def _gallery(cfg: AsymTrainConfig):
 
 def run_comparison(cfg: AsymTrainConfig) -> dict:
     """Train ours and the baselines, evaluate, profile and write the report into cfg.out."""
+    import copy
     import time
     import numpy as np
     import torch
@@ -154,11 +155,10 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     trained, warm_starts = {}, {}
     for tag, kw in runs.items():
         run_data = kw.pop('data', data)
-        model = asym.make_query_model(cfg, gdim, gallery)
         if cfg.start_from_student and tag != 'symmetric_student':
-            model.load_state_dict(trained['symmetric_student'].state_dict())
-            rep['timing']['shared_student_start_s'] = \
-                rep['train']['symmetric_student']['train_seconds']
+            model = copy.deepcopy(trained['symmetric_student'])
+        else:
+            model = asym.make_query_model(cfg, gdim, gallery)
         if kw['method'] in ('asym', 'csd'):
             kw['warm'] = _shared_warm_start(model, run_data, cfg, warm_starts)
         model, hist = asym.train_query_network(cfg, run_data, tag=tag, model=model, **kw)
@@ -168,6 +168,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim, hist,
                                    kw['method'])
         trained[tag], rep['train'][tag] = model, hist
+        if cfg.start_from_student and tag == 'symmetric_student':
+            rep['timing']['shared_student_start_s'] = hist['train_seconds']
         key = {'ours_asym': 'ours_precompute_s', 'csd_asym': 'csd_precompute_s'}.get(tag)
         if key and hist.get('warm_start'):  # the least-squares start is precompute too
             rep['timing'][key] += hist['warm_start']['seconds']
