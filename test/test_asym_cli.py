@@ -167,7 +167,8 @@ def test_several_training_datasets_keep_their_places(run_dir):
 
 def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     """--start-from-student: the student is trained first and ours and CSD start from its
-    weights (seen by the training function); without the symmetric baseline it is refused."""
+    weights (seen by the training function); ours on half the places starts from a student
+    trained on those places; without the symmetric baseline it is refused."""
     from vpr_ros.training import asym, asym_cli
     train, held = _write_towns(tmp_path)
     starts, real = {}, asym.train_query_network
@@ -175,9 +176,10 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     def spy(cfg, data, tag='', model=None, **kw):
         starts[tag] = {k: v.clone() for k, v in model.backbone.state_dict().items()}
         model, hist = real(cfg, data, tag=tag, model=model, **kw)
-        if tag == 'symmetric_student':
-            starts['student_after'] = {k: v.clone() for k, v in model.state_dict().items()
-                                       if k.startswith('backbone.')}
+        if tag.startswith('symmetric_'):
+            starts[tag + '_after'] = {k: v.clone() for k, v in model.state_dict().items()
+                                      if k.startswith('backbone.')}
+            starts[tag + '_places'] = len(np.unique(data.labels))
         return model, hist
 
     monkeypatch.setattr(asym, 'train_query_network', spy)
@@ -186,19 +188,99 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     flags = ['--gallery-model', 'efficientnet_lite0_gem', '--gallery-input-size', '64',
              '--query-model', 'mobilenetv3_small', '--input-size', '32', '--data', str(train),
              '--eval', str(held[0]), '--out', str(tmp_path / 'out'), '--epochs', '1',
-             '--batch-size', '16', '--bank-fractions', '', '--latency-runs', '2',
+             '--batch-size', '16', '--bank-fractions', '0.5', '--latency-runs', '2',
              '--progress', 'false', '--eval-radius-m', '10', '--ablate-gamma0', 'false',
-             '--ablate-centroid', 'false', '--cost-growth', '', '--start-from-student', 'true']
+             '--ablate-centroid', 'false', '--cost-growth', '', '--start-from-student', 'true',
+             '--growth-distractors', '']
     with pytest.raises(SystemExit, match='needs the symmetric'):
         asym_cli.run(parser.parse_args(flags + ['--baselines', 'csd']))
     assert asym_cli.run(parser.parse_args(flags + ['--baselines', 'csd,symmetric'])) == 0
-    assert list(starts)[:2] == ['symmetric_student', 'student_after']
-    after = starts['student_after']
-    for tag in ('ours_asym', 'csd_asym'):
-        assert all(torch.equal(starts[tag][k[len('backbone.'):]], v) for k, v in after.items())
-    assert not all(torch.equal(starts['symmetric_student'][k[len('backbone.'):]], v)
-                   for k, v in after.items())
+    assert list(starts)[:3] == ['symmetric_student', 'symmetric_student_after',
+                                'symmetric_student_places']
+
+    def same(tag, after):
+        return all(torch.equal(starts[tag][k[len('backbone.'):]], v) for k, v in after.items())
+    after = starts['symmetric_student_after']
+    assert same('ours_asym', after) and same('csd_asym', after)
+    assert not same('symmetric_student', after)
+    # the half-bank row: a student on the same 4 of 8 places first, ours from that student
+    assert starts['symmetric_student_places'] == 8 and starts['symmetric_bank50_places'] == 4
+    assert same('ours_bank50', starts['symmetric_bank50_after'])
+    assert not same('ours_bank50', after)
     rep = json.loads((tmp_path / 'out' / 'report.json').read_text())
     assert rep['timing']['shared_student_start_s'] == \
         rep['train']['symmetric_student']['train_seconds'] > 0
-    assert 'Two stages' in (tmp_path / 'out' / 'report.md').read_text()
+    md = (tmp_path / 'out' / 'report.md').read_text()
+    assert 'Two stages' in md and 'db_growth' not in rep  # --growth-distractors ''
+    assert '| query net alone on 50% of the training places (student -> student DB) |' in md
+
+
+def _evaluate_asym(*flags):
+    from vpr_ros.training import asym_eval_cli
+    parser = argparse.ArgumentParser()
+    asym_eval_cli.add_arguments(parser)
+    return asym_eval_cli.run(parser.parse_args(['--progress', 'false', *flags]))
+
+
+def test_growth_rows_include_the_student_on_its_own_descriptors(run_dir):
+    rep = json.loads((run_dir / 'report.json').read_text())
+    growth = rep['db_growth']
+    assert set(growth) == {'gallery_symmetric', 'ours_asym', 'csd_asym', 'symmetric_student'}
+    assert rep['db_growth_source'] == 'the 32 training images'
+    for rows in growth.values():  # 6 DB images per town, then + 10/30/100% of 32
+        assert [r['db_images'] for r in rows] == [6, 9, 16, 38]
+        assert rows[-1]['R@1'] <= rows[0]['R@1']  # distractors can only take matches away
+    assert 'Map growth: each held-out DB plus the 32 training images' in \
+        (run_dir / 'report.md').read_text()
+
+
+def test_evaluate_asym_reproduces_the_run_and_takes_other_distractors(run_dir, tmp_path):
+    """`vpr-ros evaluate-asym` on the run's checkpoints gives the run's own numbers on one of
+    its towns, and grows the map with another town's images."""
+    held, held2 = (run_dir.parent / t / 'test' for t in ('held', 'held2'))
+    out = tmp_path / 'eval'
+    assert _evaluate_asym('--run', str(run_dir), '--eval', str(held2), '--out', str(out),
+                          '--distractors', str(held), '--eval-radius-m', '10',
+                          '--cache-dir', str(tmp_path / 'cache')) == 0
+    rep = json.loads((out / 'report.json').read_text())
+    train_rep = json.loads((run_dir / 'report.json').read_text())
+    by_split = train_rep['recall_by_split'][str(held2)]
+    assert set(rep['recall']) == set(by_split)
+    for tag in ('ours_asym', 'symmetric_student', 'csd_asym', 'gallery_symmetric', 'd2vpr'):
+        assert rep['recall'][tag]['all'] == pytest.approx(by_split[tag]['all'])
+    assert rep['db_growth_source'] == '30 images of held'  # its 6 DB + 24 queries
+    assert [r['db_images'] for r in rep['db_growth']['ours_asym']] == [6, 9, 15, 36]
+    assert rep['evaluated_run'] == str(run_dir) and rep['num_train_places'] == 8
+    md = (out / 'report.md').read_text()
+    assert 'Re-evaluation of the checkpoints' in md and '| floor |' in md
+    assert (out / 'gallery_growth.png').stat().st_size > 0
+    # the run's own training images as distractors: the run's growth rows again
+    out2 = tmp_path / 'eval2'
+    _evaluate_asym('--run', str(run_dir), '--eval', ','.join(map(str, (held, held2))),
+                   '--out', str(out2), '--distractors', 'train', '--eval-radius-m', '10',
+                   '--systems', 'ours_asym,symmetric_student',
+                   '--cache-dir', str(run_dir / 'cache'))
+    rep2 = json.loads((out2 / 'report.json').read_text())
+    assert set(rep2['recall']) == {'gallery_symmetric', 'untrained_asym', 'ours_asym',
+                                   'symmetric_student'}
+    for tag in ('ours_asym', 'symmetric_student', 'gallery_symmetric'):
+        new, old = rep2['db_growth'][tag], train_rep['db_growth'][tag]
+        assert [r['db_images'] for r in new] == [r['db_images'] for r in old]
+        assert [r['R@1'] for r in new] == pytest.approx([r['R@1'] for r in old])
+
+
+def test_evaluate_asym_refuses_bad_input(run_dir, tmp_path):
+    held = str(run_dir.parent / 'held' / 'test')
+    with pytest.raises(SystemExit, match='--eval'):
+        _evaluate_asym('--run', str(run_dir))
+    with pytest.raises(SystemExit, match='no query checkpoints'):
+        _evaluate_asym('--run', str(tmp_path), '--eval', held)
+    with pytest.raises(SystemExit, match=r"named \['ours_typo'\]"):
+        _evaluate_asym('--run', str(run_dir), '--eval', held, '--systems', 'ours_typo')
+    with pytest.raises(SystemExit, match=r"no checkpoint \['ours_typo'\]"):
+        _evaluate_asym('--run', str(run_dir), '--eval', held, '--systems', 'ours_asym,ours_typo')
+    with pytest.raises(ValueError, match='growth fractions'):
+        _evaluate_asym('--run', str(run_dir), '--eval', held, '--growth-fractions', '0,2')
+    with pytest.raises(FileNotFoundError, match='distractor folder'):
+        _evaluate_asym('--run', str(run_dir), '--eval', held, '--out', str(tmp_path / 'o'),
+                       '--distractors', str(tmp_path / 'nowhere'))

@@ -20,6 +20,8 @@ SUBCOMMANDS = {
     'kidnap-eval': ('vpr_ros.localization.kidnap_run',
                     'kidnapped-robot evaluation: single frame vs temporal filter'),
     'train': ('vpr_ros.training.cli', 'train a query network (asym | distill)'),
+    'evaluate-asym': ('vpr_ros.training.asym_eval_cli',
+                      "re-evaluate a `train asym` run's checkpoints on other towns"),
     'export-onnx': ('vpr_ros.models.onnx_export', 'export a query network to ONNX with parity'),
     'profile': ('vpr_ros.models.profile', 'params and FLOPs of every registered model'),
     'bench-map': ('vpr_ros.mapstore.bench', 'map store load time, RSS and query latency'),
@@ -31,7 +33,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
         prog='vpr-ros', description='Visual place recognition for ROS 2.',
-        epilog='subcommands:\n' + '\n'.join(f'  {k:<12} {v[1]}' for k, v in SUBCOMMANDS.items()),
+        epilog='subcommands:\n' + '\n'.join(f'  {k:<14} {v[1]}' for k, v in SUBCOMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument('command', choices=sorted(SUBCOMMANDS), metavar='command')
     if not argv or argv[0] in ('-h', '--help'):

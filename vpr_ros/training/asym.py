@@ -73,6 +73,8 @@ class AsymTrainConfig:
     d2vpr_lr: float = 1e-4                          # paper 2.5e-5 (from DINOv2 weights)
     eval: str = ''                                  # held-out VG folder(s), comma-separated
     eval_radius_m: float = 25.0                     # a DB image within this is a true match
+    growth_distractors: str = 'train'               # map growth: train | '' | folder(s)
+    growth_fractions: str = '0,0.1,0.3,1'           # shares of the distractors added
     latency_runs: int = 30
     export_onnx: bool = False
     workers: int = 0                                # image decoding threads (0 = main)

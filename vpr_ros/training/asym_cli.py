@@ -96,7 +96,8 @@ def run(args) -> int:
     return 0
 
 
-def _gallery(cfg: AsymTrainConfig):
+def load_gallery_model(cfg: AsymTrainConfig):
+    """The frozen gallery model of ``cfg`` (registered name, weights file or checkpoint)."""
     from vpr_ros.models.checkpoint import is_checkpoint
     from vpr_ros.models.runtime import build_torch_model
     ckpt = cfg.gallery_checkpoint
@@ -113,6 +114,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     import numpy as np
     import torch
     from vpr_ros.training import asym, csd, evaluate_asym as ev
+    from vpr_ros.training.asym_heldout import parse_fractions, read_distractors
     from vpr_ros.training.asym_report import write_report
     from vpr_ros.training.memory_bank import MemoryBank
     from vpr_ros.training.places import place_subset
@@ -120,11 +122,14 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = cfg.cache_dir or str(out / 'cache')
-    gallery = _gallery(cfg)
+    gallery = load_gallery_model(cfg)
     gname, gdim = cfg.gallery_model, int(gallery.dim)
     rows, feats, gmeta = _training_rows(cfg, gallery, cache)
     images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
     data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
+    distractors = read_distractors(cfg.growth_distractors, rows.paths, feats) \
+        if cfg.eval else None
+    parse_fractions(cfg.growth_fractions)  # a bad value fails before training, not after
     rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
         k: gmeta[k] for k in ('model', 'input_size', 'dim', 'num_images', 'extract_seconds',
                               'cached')}, 'train': {}, 'models': {}, 'timing': {}}
@@ -151,14 +156,18 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     for frac in [float(f) for f in cfg.bank_fractions.split(',') if f.strip()]:
         sub = data.subset(place_subset(rows.places, frac, cfg.seed))
         sub_bank = MemoryBank.from_features(sub.gallery, sub.labels)
-        runs[f'ours_bank{int(frac * 100)}'] = dict(method='asym', bank=sub_bank, data=sub)
+        name = f'bank{int(frac * 100)}'
+        if cfg.start_from_student:  # its own student on the same places: the bank alone varies
+            runs[f'symmetric_{name}'] = dict(method='symmetric', data=sub, start=None)
+        runs[f'ours_{name}'] = dict(method='asym', bank=sub_bank, data=sub,
+                                    start=f'symmetric_{name}' if cfg.start_from_student else None)
     trained, warm_starts = {}, {}
     for tag, kw in runs.items():
         run_data = kw.pop('data', data)
-        if cfg.start_from_student and tag != 'symmetric_student':
-            model = copy.deepcopy(trained['symmetric_student'])
-        else:
-            model = asym.make_query_model(cfg, gdim, gallery)
+        start = kw.pop('start', 'symmetric_student' if cfg.start_from_student
+                       and tag != 'symmetric_student' else None)
+        model = copy.deepcopy(trained[start]) if start else \
+            asym.make_query_model(cfg, gdim, gallery)
         if kw['method'] in ('asym', 'csd'):
             kw['warm'] = _shared_warm_start(model, run_data, cfg, warm_starts)
         model, hist = asym.train_query_network(cfg, run_data, tag=tag, model=model, **kw)
@@ -181,7 +190,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                                        d2_hists[tag], 'distill')
             trained[tag], rep['train'][tag] = model, d2_hists[tag]
     if cfg.eval:
-        rep.update(_evaluate(cfg, gallery, gname, cache, trained, untrained, ev, feats))
+        rep.update(_evaluate(cfg, gallery, cache, trained, untrained, distractors))
     mult = [int(m) for m in cfg.cost_growth.split(',') if m.strip()]
     if mult:
         from vpr_ros.training.asym_cost import precompute_growth
@@ -259,46 +268,13 @@ def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
     return prof
 
 
-def _evaluate(cfg, gallery, gname, cache, trained, untrained, ev, distractors) -> dict:
-    """Recall of every system on the held-out split(s) of ``cfg.eval`` (comma-separated:
-    pooled, each query against its own split's DB; also per split) and the growth rows."""
+def _evaluate(cfg: AsymTrainConfig, gallery, cache: str, trained: dict, untrained,
+              distractors) -> dict:
+    """Recall of every system on the held-out split(s) of ``cfg.eval`` (pooled, each query
+    against its own split's DB; also per split) and the map-growth rows."""
+    from vpr_ros.training.asym_heldout import (
+        cached_features_fn, evaluate_heldout, parse_fractions)
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
-    splits = [ev.read_split(f) for f in folders]
-    per_split = [_split_systems(cfg, gallery, gname, cache, trained, untrained, ev, sp)
-                 for sp in splits]
-    recall = ev.evaluate_splits(per_split, splits, cfg.eval_radius_m)
-    by_split = {f: ev.evaluate_systems(s, sp, cfg.eval_radius_m)
-                for f, s, sp in zip(folders, per_split, splits)} if len(splits) > 1 else {}
-    # the gallery grows by the training towns' gallery descriptors (places never queried);
-    # the same distractors join every split's database
-    growth = {tag: ev.pool_growth([ev.db_growth(s[tag]['query'], s[tag]['db'], sp, distractors,
-                                                radius_m=cfg.eval_radius_m, seed=cfg.seed)
-                                   for s, sp in zip(per_split, splits)])
-              for tag in ('gallery_symmetric', 'ours_asym', 'csd_asym') if tag in per_split[0]}
-    out = {'recall': recall, 'db_growth': growth, 'eval': {
-        'split': cfg.eval, 'splits': len(splits),
-        'db_images': sum(len(sp.db_paths) for sp in splits),
-        'queries': sum(len(sp.q_paths) for sp in splits), 'radius_m': cfg.eval_radius_m}}
-    if by_split:
-        out['recall_by_split'] = by_split
-    return out
-
-
-def _split_systems(cfg, gallery, gname, cache, trained, untrained, ev, split) -> dict:
-    """{system: {'query': descs, 'db': descs}} of one held-out split."""
-    from vpr_ros.training.gallery_cache import cached_gallery_features
-    kw = dict(progress=cfg.progress, backend=cfg.gallery_backend, threads=cfg.threads)
-    gdb, _ = cached_gallery_features(gallery, split.db_paths, cache, gname,
-                                     cfg.gallery_checkpoint, **kw)
-    gq, _ = cached_gallery_features(gallery, split.q_paths, cache, gname,
-                                    cfg.gallery_checkpoint, **kw)
-    systems = {'gallery_symmetric': {'query': gq, 'db': gdb},
-               'untrained_asym': {'query': ev.encode_paths(untrained, split.q_paths),
-                                  'db': gdb}}
-    for tag, model in trained.items():
-        q = ev.encode_paths(model, split.q_paths)
-        if tag == 'symmetric_student':
-            systems[tag] = {'query': q, 'db': ev.encode_paths(model, split.db_paths)}
-        else:
-            systems[tag] = {'query': q, 'db': gdb}
-    return systems
+    return evaluate_heldout(folders, cached_features_fn(gallery, cache, cfg), trained,
+                            untrained, cfg.eval_radius_m, distractors,
+                            parse_fractions(cfg.growth_fractions), cfg.seed)

@@ -34,10 +34,17 @@ def _jsonable(o):
 
 
 def label(tag: str) -> str:
-    """The report's name of a system (``ours_bankNN``: ours trained on NN% of the places)."""
-    if tag.startswith('ours_bank') and tag[len('ours_bank'):].isdigit():
-        return f'ours on {tag[len("ours_bank"):]}% of the training places (smaller bank)'
+    """The report's name of a system (``ours_bankNN``: ours trained on NN% of the places,
+    ``symmetric_bankNN``: the student trained alone on the same places)."""
+    for prefix, name in (('ours_bank', 'ours'), ('symmetric_bank', 'query net alone')):
+        if tag.startswith(prefix) and tag[len(prefix):].isdigit():
+            return f'{name} on {tag[len(prefix):]}% of the training places' + (
+                ' (smaller bank)' if name == 'ours' else ' (student -> student DB)')
     return LABELS.get(tag, tag)
+
+
+def _growth_source(rep: Dict) -> str:
+    return rep.get('db_growth_source') or 'the training images'
 
 
 def _by_split_lines(by_split: dict) -> list:
@@ -93,6 +100,10 @@ def markdown(rep: Dict) -> str:
               f'gamma {cfg.get("gamma")}, negatives = {cfg.get("negatives")}'
               + (f', centroid term weight {cfg["centroid_weight"]}'
                  if cfg.get('centroid_weight') else '') + '.', '']
+    if rep.get('evaluated_run'):
+        lines += [f'Re-evaluation of the checkpoints of `{rep["evaluated_run"]}` '
+                  '(`vpr-ros evaluate-asym`; training cost and latency are in that run\'s '
+                  'report).', '']
     rec = rep.get('recall', {})
     if rec:
         ev = rep.get('eval', {})
@@ -131,7 +142,8 @@ def markdown(rep: Dict) -> str:
             lines += [f'Two stages: every compatible run (ours, its ablations, CSD) starts from '
                       f'the symmetric student trained first in this run '
                       f'({tm["shared_student_start_s"]:.0f} s, shared by all of them, so not in '
-                      f'the precompute columns).', '']
+                      f'the precompute columns); ours on fewer places starts from a student '
+                      f'trained on those places (its own row).', '']
     m = rep.get('models', {})
     if m:
         lines += ['| network | model | input | params (M) | GFLOPs | torch ms (b=1) | '
@@ -155,8 +167,9 @@ def markdown(rep: Dict) -> str:
         lines.append('')
     growth = rep.get('db_growth', {})
     if growth:
-        lines += ['Gallery growth: the held-out DB plus gallery descriptors of the training '
-                  'towns as distractors (never a true match).', '']
+        lines += [f'Map growth: each held-out DB plus {_growth_source(rep)} as distractors '
+                  '(never a true match; gallery descriptors of them, the student\'s own for '
+                  'the student).', '']
     for tag, rows in growth.items():
         lines.append(f'- {label(tag)}: ' + ', '.join(
             f'{r["db_images"]} DB imgs -> R@1 {r["R@1"]:.1f}' for r in rows))
@@ -216,7 +229,7 @@ def plots(rep: Dict, out: Path) -> List[str]:
         _lines(plt, out / 'gallery_growth.png', {
             label(k): ([r['db_images'] for r in rows], [r['R@1'] for r in rows])
             for k, rows in rep['db_growth'].items()},
-            'DB images (held-out DB + training-town distractors)', 'R@1 (%)', xlog=True)
+            f'DB images (held-out DB + {_growth_source(rep)})', 'R@1 (%)', xlog=True)
         written.append('gallery_growth.png')
     return written
 

@@ -78,12 +78,17 @@ def evaluate_splits(systems_by_split: Sequence[Dict[str, Dict]], splits: Sequenc
     """Recall pooled over several held-out splits (towns): each query is searched against its
     own split's database, and every query counts once, whatever its split's size."""
     conds = [c for sp in splits for c in sp.q_conditions]
-    out = {}
-    for name in systems_by_split[0]:
-        hits = [recall_hits(s[name]['query'], s[name]['db'], sp.q_xy, sp.db_xy, radius_m, ns)
-                for s, sp in zip(systems_by_split, splits)]
-        out[name] = summarize(np.concatenate(hits), conds, ns)
-    return out
+    return {name: summarize(np.concatenate(h), conds, ns)
+            for name, h in split_hits(systems_by_split, splits, radius_m, ns).items()}
+
+
+def split_hits(systems_by_split: Sequence[Dict[str, Dict]], splits: Sequence[Split],
+               radius_m: float = 25.0, ns: Sequence[int] = NS) -> Dict[str, List[np.ndarray]]:
+    """{system: [recall_hits of each split]}: one search per system and split, from which
+    pooled and per-split recall are both summarised."""
+    return {name: [recall_hits(s[name]['query'], s[name]['db'], sp.q_xy, sp.db_xy, radius_m, ns)
+                   for s, sp in zip(systems_by_split, splits)]
+            for name in systems_by_split[0]}
 
 
 def pool_growth(per_split: Sequence[List[Dict]]) -> List[Dict]:

@@ -1,0 +1,141 @@
+"""Held-out evaluation of the systems of an AsymVPR run: recall pooled and per town, and
+recall as the map grows by distractors.
+
+`vpr-ros train asym` calls it after training, `vpr-ros evaluate-asym` on the checkpoints of a
+finished run (other towns, other distractors), so both reports are computed the same way.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from vpr_ros.training import evaluate_asym as ev
+
+GalleryFeatures = Callable[[Sequence[str]], np.ndarray]  # image paths -> gallery descriptors
+GROWTH_SYSTEMS = ('gallery_symmetric', 'ours_asym', 'csd_asym', 'symmetric_student')
+
+
+@dataclasses.dataclass
+class Distractors:
+    """Images added to every held-out database; they are never a true match."""
+
+    paths: List[str]
+    source: str                             # what they are, for the report
+    gallery: Optional[np.ndarray] = None    # their gallery descriptors when already known
+
+
+def cached_features_fn(gallery, cache: str, cfg) -> GalleryFeatures:
+    """Gallery descriptors of image paths through the feature cache, with the gallery model,
+    weights, backend and threads of ``cfg`` (an AsymTrainConfig)."""
+    from vpr_ros.training.gallery_cache import cached_gallery_features
+
+    def features(paths: Sequence[str]) -> np.ndarray:
+        return cached_gallery_features(gallery, list(paths), cache, cfg.gallery_model,
+                                       cfg.gallery_checkpoint, progress=cfg.progress,
+                                       backend=cfg.gallery_backend, threads=cfg.threads)[0]
+    return features
+
+
+def read_distractors(spec: str, train_paths: Sequence[str] = (),
+                     train_gallery: Optional[np.ndarray] = None) -> Optional[Distractors]:
+    """Distractors from ``spec``: '' none; 'train' the training images (with their cached
+    gallery features); otherwise comma-separated folders: a VG split (``database/`` and
+    ``queries/``: both are used), a VG folder or a GSV-Cities dataset."""
+    from vpr_ros.training.places import read_rows
+    spec = spec.strip()
+    if not spec:
+        return None
+    if spec == 'train':
+        if not len(train_paths):
+            raise ValueError("growth distractors 'train' need the run's training images")
+        return Distractors(list(train_paths), f'the {len(train_paths)} training images',
+                           train_gallery)
+    paths, names = [], []
+    for folder in [Path(f.strip()) for f in spec.split(',') if f.strip()]:
+        if not folder.is_dir():
+            raise FileNotFoundError(f'distractor folder {str(folder)!r} does not exist')
+        if (folder / 'database').is_dir() and (folder / 'queries').is_dir():
+            sp = ev.read_split(folder)
+            paths += sp.db_paths + sp.q_paths
+        else:
+            paths += read_rows(folder).paths
+        names.append(folder.parent.name if folder.name in ('test', 'val') else folder.name)
+    if not paths:
+        raise ValueError(f'no images in the distractor folders {spec!r}')
+    return Distractors(paths, f'{len(paths)} images of {", ".join(names)}')
+
+
+def is_symmetric(tag: str) -> bool:
+    """Whether the run ``tag`` is a query network trained alone (``symmetric_*``)."""
+    return tag.startswith('symmetric_')
+
+
+def split_systems(gallery_features: GalleryFeatures, trained: Dict, untrained,
+                  split: ev.Split) -> Dict[str, Dict]:
+    """{system: {'query': descs, 'db': descs}} of one held-out split; a symmetric student
+    encodes its own database, every other system is searched against the gallery's."""
+    gdb, gq = gallery_features(split.db_paths), gallery_features(split.q_paths)
+    systems = {'gallery_symmetric': {'query': gq, 'db': gdb}}
+    if untrained is not None:
+        systems['untrained_asym'] = {'query': ev.encode_paths(untrained, split.q_paths),
+                                     'db': gdb}
+    for tag, model in trained.items():
+        q = ev.encode_paths(model, split.q_paths)
+        db = ev.encode_paths(model, split.db_paths) if is_symmetric(tag) else gdb
+        systems[tag] = {'query': q, 'db': db}
+    return systems
+
+
+def _growth(per_split, splits, trained, gallery_features, distractors: Distractors,
+            fractions, radius_m, seed) -> Dict[str, List[Dict]]:
+    """Pooled R@1 of each growth system as its databases gain ``distractors``: gallery
+    descriptors of them for the gallery's systems, the student's own for the student."""
+    gal = distractors.gallery
+    if gal is None:
+        gal = gallery_features(distractors.paths)
+    out = {}
+    for tag in GROWTH_SYSTEMS:
+        if tag not in per_split[0]:
+            continue
+        d = ev.encode_paths(trained[tag], distractors.paths) if is_symmetric(tag) else gal
+        out[tag] = ev.pool_growth([
+            ev.db_growth(s[tag]['query'], s[tag]['db'], sp, d, fractions, radius_m, seed)
+            for s, sp in zip(per_split, splits)])
+    return out
+
+
+def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, trained: Dict,
+                     untrained=None, radius_m: float = 25.0,
+                     distractors: Optional[Distractors] = None,
+                     fractions: Sequence[float] = (0.0, 0.1, 0.3, 1.0), seed: int = 0) -> dict:
+    """Report entries ``recall`` (pooled: each query against its own split's DB),
+    ``recall_by_split`` (several splits), ``eval`` and, with distractors, ``db_growth``."""
+    splits = [ev.read_split(f) for f in folders]
+    per_split = [split_systems(gallery_features, trained, untrained, sp) for sp in splits]
+    hits = ev.split_hits(per_split, splits, radius_m)
+    conds = [c for sp in splits for c in sp.q_conditions]
+    out = {'recall': {k: ev.summarize(np.concatenate(h), conds) for k, h in hits.items()},
+           'eval': {'split': ','.join(map(str, folders)), 'splits': len(splits),
+                    'db_images': sum(len(sp.db_paths) for sp in splits),
+                    'queries': sum(len(sp.q_paths) for sp in splits), 'radius_m': radius_m}}
+    if len(splits) > 1:
+        out['recall_by_split'] = {str(f): {k: ev.summarize(h[i], sp.q_conditions)
+                                           for k, h in hits.items()}
+                                  for i, (f, sp) in enumerate(zip(folders, splits))}
+    if distractors is not None:
+        out['db_growth'] = _growth(per_split, splits, trained, gallery_features, distractors,
+                                   fractions, radius_m, seed)
+        out['db_growth_source'] = distractors.source
+    return out
+
+
+def parse_fractions(text: str) -> List[float]:
+    """'0,0.1,1' -> [0.0, 0.1, 1.0], each in [0, 1]."""
+    vals = [float(v) for v in text.split(',') if v.strip()]
+    bad = [v for v in vals if not 0.0 <= v <= 1.0]
+    if bad or not vals:
+        raise ValueError(f'growth fractions must be numbers in [0, 1], got {text!r}')
+    return vals
