@@ -158,7 +158,7 @@ def test_several_training_datasets_keep_their_places(run_dir):
     cfg = AsymTrainConfig(gallery_model='efficientnet_lite0_gem', gallery_input_size=(64, 64),
                           data=f'{train},{train}', progress=False)
     gallery = build_torch_model(model=cfg.gallery_model, input_size=(64, 64))[0]
-    rows, feats, meta = asym_cli._training_rows(cfg, gallery, str(run_dir / 'cache'))
+    rows, feats, meta = asym_cli.training_rows(cfg, gallery, str(run_dir / 'cache'))
     assert meta['cached'] and meta['num_images'] == 64 == len(rows.paths) == len(feats)
     assert sorted(set(rows.places.tolist())) == list(range(16))   # 8 + 8 places, not 8
     assert np.array_equal(rows.places[32:], rows.places[:32] + 8)

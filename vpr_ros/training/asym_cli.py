@@ -124,12 +124,12 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     cache = cfg.cache_dir or str(out / 'cache')
     gallery = load_gallery_model(cfg)
     gname, gdim = cfg.gallery_model, int(gallery.dim)
-    rows, feats, gmeta = _training_rows(cfg, gallery, cache)
+    rows, feats, gmeta = training_rows(cfg, gallery, cache)
     images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
     data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
     distractors = read_distractors(cfg.growth_distractors, rows.paths, feats) \
         if cfg.eval else None
-    parse_fractions(cfg.growth_fractions)  # a bad value fails before training, not after
+    fractions = parse_fractions(cfg.growth_fractions)  # a bad value fails before training
     rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
         k: gmeta[k] for k in ('model', 'input_size', 'dim', 'num_images', 'extract_seconds',
                               'cached')}, 'train': {}, 'models': {}, 'timing': {}}
@@ -190,7 +190,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                                        d2_hists[tag], 'distill')
             trained[tag], rep['train'][tag] = model, d2_hists[tag]
     if cfg.eval:
-        rep.update(_evaluate(cfg, gallery, cache, trained, untrained, distractors))
+        rep.update(_evaluate(cfg, gallery, cache, trained, untrained, distractors, fractions))
     mult = [int(m) for m in cfg.cost_growth.split(',') if m.strip()]
     if mult:
         from vpr_ros.training.asym_cost import precompute_growth
@@ -216,7 +216,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     return rep
 
 
-def _training_rows(cfg: AsymTrainConfig, gallery, cache: str):
+def training_rows(cfg: AsymTrainConfig, gallery, cache: str):
     """(rows, gallery features, manifest) of the training data: ``cfg.data`` may list several
     datasets (comma-separated); each keeps its own places and its own gallery-feature cache
     entry, so adding a dataset extracts only that dataset's features."""
@@ -269,12 +269,10 @@ def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
 
 
 def _evaluate(cfg: AsymTrainConfig, gallery, cache: str, trained: dict, untrained,
-              distractors) -> dict:
+              distractors, fractions) -> dict:
     """Recall of every system on the held-out split(s) of ``cfg.eval`` (pooled, each query
     against its own split's DB; also per split) and the map-growth rows."""
-    from vpr_ros.training.asym_heldout import (
-        cached_features_fn, evaluate_heldout, parse_fractions)
+    from vpr_ros.training.asym_heldout import cached_features_fn, evaluate_heldout
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
     return evaluate_heldout(folders, cached_features_fn(gallery, cache, cfg), trained,
-                            untrained, cfg.eval_radius_m, distractors,
-                            parse_fractions(cfg.growth_fractions), cfg.seed)
+                            untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed)

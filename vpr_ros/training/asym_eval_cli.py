@@ -47,12 +47,16 @@ def run(args) -> int:
     if not cfg.eval:
         raise SystemExit('vpr-ros evaluate-asym: --eval (held-out VG folder(s)) is required')
     rep = evaluate_run(cfg)
-    out = Path(cfg.out or Path(cfg.run) / 'eval')
-    print(f'report written to {out / "report.md"}')
+    print(f'report written to {report_dir(cfg) / "report.md"}')
     for tag in ('gallery_symmetric', 'ours_asym', 'symmetric_student'):
         if tag in rep['recall']:
             print(f'{tag}: R@1 {rep["recall"][tag]["all"]["R@1"]:.1f}%')
     return 0
+
+
+def report_dir(cfg: AsymEvalConfig) -> Path:
+    """Where the report goes: ``--out``, or ``<run>/eval``."""
+    return Path(cfg.out or Path(cfg.run) / 'eval')
 
 
 def train_config(d: dict) -> AsymTrainConfig:
@@ -112,8 +116,14 @@ def evaluate_run(cfg: AsymEvalConfig) -> dict:
                                progress=cfg.progress)
     cache = cfg.cache_dir or tcfg.cache_dir or str(run_dir / 'cache')
     gallery = asym_cli.load_gallery_model(tcfg)
-    train_paths = _training_paths(tcfg) if cfg.distractors.strip() == 'train' else ()
-    distractors = read_distractors(cfg.distractors, train_paths)
+    train_paths, train_feats = (), None
+    if cfg.distractors.strip() == 'train':  # per-dataset cache entries, as the run wrote them
+        if not tcfg.data.strip():
+            raise SystemExit("vpr-ros evaluate-asym: --distractors train, but the run's "
+                             'checkpoints name no training data')
+        rows, train_feats, _ = asym_cli.training_rows(tcfg, gallery, cache)
+        train_paths = rows.paths
+    distractors = read_distractors(cfg.distractors, train_paths, train_feats)
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
     untrained = make_query_model(tcfg, int(gallery.dim), gallery).eval()
     rep = {'config': dataclasses.asdict(tcfg), 'evaluated_run': str(run_dir),
@@ -124,11 +134,5 @@ def evaluate_run(cfg: AsymEvalConfig) -> dict:
         rep.update({k: prev[k] for k in ('num_train_places', 'num_train_images') if k in prev})
     rep.update(evaluate_heldout(folders, cached_features_fn(gallery, cache, tcfg), trained,
                                 untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed))
-    write_report(rep, Path(cfg.out or run_dir / 'eval'))
+    write_report(rep, report_dir(cfg))
     return rep
-
-
-def _training_paths(tcfg: AsymTrainConfig) -> list:
-    from vpr_ros.training.places import read_rows
-    return [p for root in tcfg.data.split(',') if root.strip()
-            for p in read_rows(root.strip(), cell_m=tcfg.place_cell_m).paths]

@@ -36,10 +36,10 @@ def _jsonable(o):
 def label(tag: str) -> str:
     """The report's name of a system (``ours_bankNN``: ours trained on NN% of the places,
     ``symmetric_bankNN``: the student trained alone on the same places)."""
-    for prefix, name in (('ours_bank', 'ours'), ('symmetric_bank', 'query net alone')):
+    for prefix, name, note in (('ours_bank', 'ours', 'smaller bank'),
+                               ('symmetric_bank', 'query net alone', 'student -> student DB')):
         if tag.startswith(prefix) and tag[len(prefix):].isdigit():
-            return f'{name} on {tag[len(prefix):]}% of the training places' + (
-                ' (smaller bank)' if name == 'ours' else ' (student -> student DB)')
+            return f'{name} on {tag[len(prefix):]}% of the training places ({note})'
     return LABELS.get(tag, tag)
 
 
