@@ -75,6 +75,15 @@ def test_raw_encodings_localize_to_the_right_place(graph, encoding):
              what='pose prior')
 
 
+@pytest.mark.parametrize('encoding, i', [('bayer_rggb8', 1), ('yuv422_yuy2', 3), ('bgr16', 5)])
+def test_camera_driver_encodings_localize(graph, encoding, i):
+    """Bayer, packed YUV 4:2:2 and big-endian 16-bit frames, as camera drivers publish them."""
+    msg = rgb_to_image(graph['images'][i], encoding, bigendian=encoding == 'bgr16')
+    _, match, _ = send_and_wait(graph, msg, 30 + i)
+    assert match.candidates[0].place_id == i
+    assert match.candidates[0].score > 0.9
+
+
 def test_mono_jpeg_png_decode(graph):
     img = graph['images'][0]
     _, match, _ = send_and_wait(graph, rgb_to_image(img, 'mono8'), 20)

@@ -9,13 +9,31 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# encoding -> (channels, OpenCV conversion to RGB or None)
+# encoding -> (channels, bytes per channel, OpenCV conversion to RGB or None). 8UCn follow
+# cv_bridge (BGR order); 16-bit images keep their high byte; OpenCV names a Bayer pattern by
+# its second row and column, so ROS's bayer_rggb8 is OpenCV's BayerBG (as in cv_bridge).
 RAW_ENCODINGS = {
-    'rgb8': (3, None),
-    'bgr8': (3, cv2.COLOR_BGR2RGB),
-    'mono8': (1, cv2.COLOR_GRAY2RGB),
-    'rgba8': (4, cv2.COLOR_RGBA2RGB),
-    'bgra8': (4, cv2.COLOR_BGRA2RGB),
+    'rgb8': (3, 1, None),
+    'bgr8': (3, 1, cv2.COLOR_BGR2RGB),
+    'mono8': (1, 1, cv2.COLOR_GRAY2RGB),
+    'rgba8': (4, 1, cv2.COLOR_RGBA2RGB),
+    'bgra8': (4, 1, cv2.COLOR_BGRA2RGB),
+    '8uc1': (1, 1, cv2.COLOR_GRAY2RGB),
+    '8uc3': (3, 1, cv2.COLOR_BGR2RGB),
+    '8uc4': (4, 1, cv2.COLOR_BGRA2RGB),
+    'mono16': (1, 2, cv2.COLOR_GRAY2RGB),
+    'rgb16': (3, 2, None),
+    'bgr16': (3, 2, cv2.COLOR_BGR2RGB),
+    'rgba16': (4, 2, cv2.COLOR_RGBA2RGB),
+    'bgra16': (4, 2, cv2.COLOR_BGRA2RGB),
+    'yuv422': (2, 1, cv2.COLOR_YUV2RGB_UYVY),
+    'uyvy': (2, 1, cv2.COLOR_YUV2RGB_UYVY),
+    'yuv422_yuy2': (2, 1, cv2.COLOR_YUV2RGB_YUYV),
+    'yuyv': (2, 1, cv2.COLOR_YUV2RGB_YUYV),
+    'bayer_rggb8': (1, 1, cv2.COLOR_BayerBG2RGB),
+    'bayer_bggr8': (1, 1, cv2.COLOR_BayerRG2RGB),
+    'bayer_gbrg8': (1, 1, cv2.COLOR_BayerGR2RGB),
+    'bayer_grbg8': (1, 1, cv2.COLOR_BayerGB2RGB),
 }
 
 
@@ -23,16 +41,19 @@ class ImageDecodeError(ValueError):
     """An image that cannot be decoded; the message says why."""
 
 
-def decode_raw(encoding: str, height: int, width: int, step: int, data) -> np.ndarray:
-    """Decode the fields of a sensor_msgs/Image into RGB."""
+def decode_raw(encoding: str, height: int, width: int, step: int, data,
+               bigendian: bool = False) -> np.ndarray:
+    """Decode the fields of a sensor_msgs/Image into RGB (``bigendian``: its is_bigendian)."""
     enc = encoding.lower()
     if enc not in RAW_ENCODINGS:
         raise ImageDecodeError(f'unsupported encoding {encoding!r}; supported: '
                                f'{", ".join(RAW_ENCODINGS)} (raw) and jpeg/png (compressed)')
     if height <= 0 or width <= 0:
         raise ImageDecodeError(f'zero-size image ({width}x{height})')
-    channels, conversion = RAW_ENCODINGS[enc]
-    row = width * channels
+    channels, depth, conversion = RAW_ENCODINGS[enc]
+    if channels == 2 and width % 2:
+        raise ImageDecodeError(f'{encoding} needs an even width, got {width}')
+    row = width * channels * depth
     step = step or row
     buf = np.frombuffer(memoryview(data), dtype=np.uint8)
     if step < row or buf.size < step * (height - 1) + row:
@@ -40,7 +61,10 @@ def decode_raw(encoding: str, height: int, width: int, step: int, data) -> np.nd
                                f'{step * (height - 1) + row} bytes, got {buf.size}')
     if buf.size < step * height:  # last row may be unpadded
         buf = np.concatenate([buf, np.zeros(step * height - buf.size, np.uint8)])
-    img = buf[:step * height].reshape(height, step)[:, :row].reshape(height, width, channels)
+    img = np.ascontiguousarray(buf[:step * height].reshape(height, step)[:, :row])
+    if depth == 2:
+        img = (img.view('>u2' if bigendian else '<u2') >> 8).astype(np.uint8)
+    img = img.reshape(height, width, channels)
     if conversion is None:
         return np.ascontiguousarray(img)
     return cv2.cvtColor(img if channels > 1 else img[..., 0], conversion)
@@ -72,14 +96,46 @@ def decode_compressed(fmt: str, data) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def encode_raw(rgb: np.ndarray, encoding: str = 'rgb8') -> bytes:
-    """RGB (H,W,3) uint8 -> the byte layout of ``encoding`` (inverse of decode_raw)."""
+def _rgb_to_yuv422(rgb: np.ndarray, uyvy: bool) -> np.ndarray:
+    """RGB -> packed 4:2:2 (BT.601 video range, the inverse of OpenCV's YUV2RGB_UYVY/YUYV)."""
+    f = rgb.astype(np.float32)
+    y = 16 + f @ np.float32([0.257, 0.504, 0.098])
+    u = 128 + f @ np.float32([-0.148, -0.291, 0.439])
+    v = 128 + f @ np.float32([0.439, -0.368, -0.071])
+    u = np.repeat((u[:, 0::2] + u[:, 1::2]) / 2, 2, axis=1)
+    v = np.repeat((v[:, 0::2] + v[:, 1::2]) / 2, 2, axis=1)
+    chroma = np.where(np.arange(rgb.shape[1]) % 2 == 0, u, v)
+    planes = (chroma, y) if uyvy else (y, chroma)
+    return np.clip(np.rint(np.stack(planes, axis=-1)), 0, 255).astype(np.uint8)
+
+
+def _rgb_to_bayer(rgb: np.ndarray, pattern: str) -> np.ndarray:
+    """RGB -> one-channel Bayer mosaic; ``pattern`` is the 2x2 tile, e.g. 'rggb'."""
+    out = np.empty(rgb.shape[:2], np.uint8)
+    for k, colour in enumerate(pattern):
+        r, c = divmod(k, 2)
+        out[r::2, c::2] = rgb[r::2, c::2, 'rgb'.index(colour)]
+    return out
+
+
+def encode_raw(rgb: np.ndarray, encoding: str = 'rgb8', bigendian: bool = False) -> bytes:
+    """RGB (H,W,3) uint8 -> the byte layout of ``encoding`` (inverse of decode_raw, for
+    publishers, tests and bag writers; 16-bit values are the 8-bit ones times 257)."""
     enc = encoding.lower()
     conv = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'mono8': cv2.COLOR_RGB2GRAY,
-            'rgba8': cv2.COLOR_RGB2RGBA, 'bgra8': cv2.COLOR_RGB2BGRA}
-    if enc not in conv:
+            'rgba8': cv2.COLOR_RGB2RGBA, 'bgra8': cv2.COLOR_RGB2BGRA,
+            '8uc1': cv2.COLOR_RGB2GRAY, '8uc3': cv2.COLOR_RGB2BGR, '8uc4': cv2.COLOR_RGB2BGRA}
+    base = enc[:-2] + '8' if enc.endswith('16') else enc
+    if base in conv:
+        out = rgb if conv[base] is None else cv2.cvtColor(rgb, conv[base])
+        if enc != base:
+            out = (out.astype(np.uint16) * 257).astype('>u2' if bigendian else '<u2')
+    elif enc in ('yuv422', 'uyvy', 'yuv422_yuy2', 'yuyv') and rgb.shape[1] % 2 == 0:
+        out = _rgb_to_yuv422(rgb, uyvy=enc in ('yuv422', 'uyvy'))
+    elif enc.startswith('bayer_') and enc.endswith('8') and len(enc) == 11:
+        out = _rgb_to_bayer(rgb, enc[6:10])
+    else:
         raise ImageDecodeError(f'cannot encode to {encoding!r}')
-    out = rgb if conv[enc] is None else cv2.cvtColor(rgb, conv[enc])
     return np.ascontiguousarray(out).tobytes()
 
 

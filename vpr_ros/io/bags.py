@@ -151,7 +151,8 @@ class BagReader:
                 if norm_type(msgtype).endswith('CompressedImage'):
                     rgb = decode_compressed(msg.format, msg.data)
                 else:
-                    rgb = decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+                    rgb = decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                                     bool(getattr(msg, 'is_bigendian', 0)))
             except ImageDecodeError as exc:
                 self._warn('image at %.3f s skipped: %s', stamp, exc)
                 continue

@@ -30,7 +30,8 @@ def image_to_rgb(msg) -> np.ndarray:
             return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding='rgb8'))
         except (CvBridgeError, TypeError, ValueError) as exc:
             raise ImageDecodeError(f'cv_bridge: {exc}') from None
-    return imaging.decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+    return imaging.decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                              bool(msg.is_bigendian))
 
 
 def compressed_to_rgb(msg) -> np.ndarray:
@@ -38,13 +39,15 @@ def compressed_to_rgb(msg) -> np.ndarray:
     return imaging.decode_compressed(msg.format, msg.data)
 
 
-def rgb_to_image(rgb: np.ndarray, encoding: str = 'rgb8', msg_type=None):
+def rgb_to_image(rgb: np.ndarray, encoding: str = 'rgb8', msg_type=None,
+                 bigendian: bool = False):
     """uint8 RGB -> sensor_msgs/Image in ``encoding`` (for publishers, tests and replay)."""
     from sensor_msgs.msg import Image
     msg = (msg_type or Image)()
     msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
     msg.encoding = encoding
-    data = imaging.encode_raw(rgb, encoding)
+    msg.is_bigendian = int(bigendian)
+    data = imaging.encode_raw(rgb, encoding, bigendian)
     msg.step = len(data) // msg.height
     msg.data = data
     return msg
