@@ -108,3 +108,19 @@ def test_cli_flags_map_onto_config():
     assert cfg.train == ('a', 'b') and cfg.input_size == (144, 192)
     assert cfg.epochs == 2 and cfg.freeze_blocks == 3 and cfg.progress is False
     assert cfg.ms_beta == 50.0 and cfg.ms_epsilon == 0.1 and args.evaluate == ''
+
+
+def test_init_continues_from_packaged_multiscale_weights():
+    """--init efficientnet_lite2_vpr starts the one-scale lite2 from the shipped weights, which
+    differ from the ImageNet start; a model of another architecture is refused."""
+    model = create_model('efficientnet_lite2_gem', pretrained=True, input_size=SIZE)
+    imagenet = {k: v.clone() for k, v in model.state_dict().items()}
+    gf.start_from(model, 'efficientnet_lite2_vpr')
+    shipped = create_model('efficientnet_lite2_vpr', pretrained=True).state_dict()
+    assert torch.equal(model.state_dict()['aggregator.p'], shipped['aggregator.gem.p'])
+    head = 'backbone.net.conv_head.weight'
+    assert torch.equal(model.state_dict()[head], shipped['backbone.backbone.net.conv_head.weight'])
+    assert not torch.equal(model.state_dict()[head], imagenet[head])
+    lite0 = create_model('efficientnet_lite0_gem', pretrained=False, input_size=SIZE)
+    with pytest.raises(ValueError, match='no match'):
+        gf.start_from(lite0, 'efficientnet_lite2_vpr')

@@ -1,5 +1,5 @@
-"""The packaged gallery models (efficientnet_lite0_vpr, efficientnet_lite2_vpr): shipped
-weights, registry, runtime."""
+"""The packaged gallery models (every entry of packaged.PACKAGED): shipped weights, registry,
+runtime."""
 import json
 
 import numpy as np

@@ -40,6 +40,10 @@ PACKAGED = {p.name: p for p in (
     Packaged('efficientnet_lite2_vpr', 2, (336, 448),
              'EfficientNet-Lite2 fine-tuned for VPR at 240x320 on synthetic towns (ImageNet '
              'start); run at 336x448 and 0.71x of it, GeM averaged over the 2 scales', 'msgem'),
+    Packaged('efficientnet_lite2_vpr24', 2, (336, 448),
+             'efficientnet_lite2_vpr trained further on 24 synthetic towns (twice its data, the '
+             'towns of the asymmetric table); run at 336x448 and 0.71x, GeM over 2 scales',
+             'msgem'),
 )}
 
 

@@ -20,6 +20,8 @@ HELP = {
     'val': 'held-out VG folder (with database/ and queries/) for the per-epoch R@1',
     'out': 'output folder (last.safetensors, log.json, eval.json)',
     'model': 'registered start model with pretrained weights',
+    'init': 'registered model whose weights start the run (e.g. efficientnet_lite2_vpr, to '
+            'train the packaged weights further)',
     'input_size': 'H,W of the training and inference input',
     'freeze_blocks': 'EfficientNet stages kept frozen after the stem',
     'max_steps': 'steps per epoch (0 = every place once per epoch)',
@@ -48,6 +50,9 @@ def add_arguments(parser) -> None:
     parser.add_argument('--baseline', default='efficientnet_lite0_gem',
                         help='registered model compared with on --evaluate folders')
     parser.add_argument('--export', default='', help='write float16 packaged weights here')
+    parser.add_argument('--export-name', default='',
+                        help='packaged model the exported file is for (default: the _vpr twin '
+                             'of --model, e.g. efficientnet_lite2_vpr)')
 
 
 def evaluate_folders(models: dict, folders, out_path=None) -> dict:
@@ -74,7 +79,7 @@ def run(args) -> int:
     print(f'loss {log["epochs"][0]["loss"]:.4f} -> {log["epochs"][-1]["loss"]:.4f} in '
           f'{log["train_s"]:.0f} s' if log['epochs'] else 'no epochs run')
     if args.export:
-        export_packaged(model, args.export, extra={'training': log})
+        export_packaged(model, args.export, args.export_name, extra={'training': log})
         print(f'packaged weights: {args.export}')
     folders = [s for s in args.evaluate.split(',') if s]
     if folders:

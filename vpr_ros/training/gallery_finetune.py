@@ -3,9 +3,11 @@
 GSV-Cities-style training (Ali-bey et al.): batches of P places x K images, multi-similarity
 loss with its miner (alpha 1, beta 50, base 0, epsilon 0.1; vpr_ros.training.ms_loss), AdamW
 with a cosine schedule. The start point is a registered model with real pretrained weights
-(default EfficientNet-Lite0 ImageNet + GeM); the stem and the first ``freeze_blocks`` blocks
-stay frozen (their BatchNorm too). Augmentation: random resized crops and colour jitter.
-After every epoch the Recall@1 on a held-out VG folder (``val``) is logged.
+(default EfficientNet-Lite0 ImageNet + GeM), or with ``init`` the weights of another
+registered model of the same architecture (a packaged one, to train it further); the stem
+and the first ``freeze_blocks`` blocks stay frozen (their BatchNorm too). Augmentation: random
+resized crops and colour jitter. After every epoch the Recall@1 on a held-out VG folder
+(``val``) is logged.
 
 ``export_packaged`` writes the result as the float16 safetensors file that
 vpr_ros.models.packaged ships; ``vg_recall`` is the evaluation used for its model card.
@@ -40,6 +42,7 @@ class GalleryConfig:
     val: str = ''                        # VG folder with database/ and queries/ (held out)
     out: str = 'runs/gallery'            # last.safetensors, log.json
     model: str = 'efficientnet_lite0_gem'  # registered start model (pretrained weights)
+    init: str = ''                       # registered model whose weights start the run
     input_size: Tuple[int, int] = (168, 224)  # (h, w) training and inference input
     epochs: int = 4
     lr: float = 2e-4
@@ -142,6 +145,21 @@ def vg_recall(model, root: str, threshold_m: float = 25.0, ns: Sequence[int] = (
     return out
 
 
+def start_from(model, init: str) -> None:
+    """Load every tensor of ``model`` from the registered model ``init`` (e.g. continue the
+    fine-tuning of the packaged multi-scale ``efficientnet_lite2_vpr`` on more towns, in the
+    one-scale ``efficientnet_lite2_gem``); ValueError unless all of them match."""
+    from vpr_ros.training.query_init import matching_tensors
+    dst = model.state_dict()
+    same = matching_tensors(create_model(init, pretrained=True).state_dict(), dst)
+    missing = sorted(set(dst) - set(same))
+    if missing:
+        raise ValueError(f'--init {init}: {len(missing)} of {len(dst)} tensors of {model.name} '
+                         f'have no match (first: {missing[0]}); use the packaged twin of '
+                         f'--model (e.g. efficientnet_lite2_vpr for efficientnet_lite2_gem)')
+    model.load_state_dict(same)
+
+
 def train_gallery(cfg: GalleryConfig):
     """Fine-tune ``cfg.model``; returns (model in eval mode, log dict). Writes cfg.out."""
     torch.manual_seed(cfg.seed)
@@ -149,6 +167,8 @@ def train_gallery(cfg: GalleryConfig):
         torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
     model = create_model(cfg.model, pretrained=True, input_size=tuple(cfg.input_size))
+    if cfg.init:
+        start_from(model, cfg.init)
     frozen = freeze_early(model, cfg.freeze_blocks)
     paths, labels = load_train_rows(cfg.train)
     cache: Dict[int, np.ndarray] = {}
