@@ -124,3 +124,16 @@ def test_init_continues_from_packaged_multiscale_weights():
     lite0 = create_model('efficientnet_lite0_gem', pretrained=False, input_size=SIZE)
     with pytest.raises(ValueError, match='no match'):
         gf.start_from(lite0, 'efficientnet_lite2_vpr')
+
+
+def test_train_gallery_init_starts_from_packaged_weights(tiny_town, tmp_path):
+    """train_gallery with init: the frozen stem holds the packaged model's weights, not the
+    ImageNet ones of --model."""
+    cfg = _cfg(tiny_town, tmp_path, epochs=1, init='efficientnet_lite0_vpr')
+    model, _ = gf.train_gallery(cfg)
+    shipped = create_model('efficientnet_lite0_vpr', pretrained=True).state_dict()
+    imagenet = create_model('efficientnet_lite0_gem', pretrained=True).backbone.net
+    stem = model.backbone.net.conv_stem.weight
+    key = next(k for k in shipped if k.endswith('conv_stem.weight'))
+    assert torch.equal(stem, shipped[key])
+    assert not torch.equal(stem, imagenet.conv_stem.weight)

@@ -166,7 +166,8 @@ def train_gallery(cfg: GalleryConfig):
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    model = create_model(cfg.model, pretrained=True, input_size=tuple(cfg.input_size))
+    # With init every tensor is replaced (start_from checks), so its own weights are not read.
+    model = create_model(cfg.model, pretrained=not cfg.init, input_size=tuple(cfg.input_size))
     if cfg.init:
         start_from(model, cfg.init)
     frozen = freeze_early(model, cfg.freeze_blocks)
