@@ -213,6 +213,23 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     md = (tmp_path / 'out' / 'report.md').read_text()
     assert 'Two stages' in md and 'db_growth' not in rep  # --growth-distractors ''
     assert '| query net alone on 50% of the training places (student -> student DB) |' in md
+    # --student-checkpoint: that student is reused (not trained), ours starts from it, and
+    # the in-batch query->gallery term trains too; a student of another input size is refused
+    student = tmp_path / 'out' / 'symmetric_student.pt'
+    starts.clear()
+    reuse = flags + [  # argparse: the later --out wins
+        '--out', str(tmp_path / 'out2'), '--baselines', 'symmetric', '--bank-fractions', '',
+        '--student-checkpoint', str(student), '--cross-weight', '0.5']
+    with pytest.raises(SystemExit, match='does not fit this run: input_size'):
+        asym_cli.run(parser.parse_args(reuse + ['--input-size', '40']))
+    assert asym_cli.run(parser.parse_args(reuse)) == 0
+    assert list(starts) == ['ours_asym'] and same('ours_asym', after)
+    rep = json.loads((tmp_path / 'out2' / 'report.json').read_text())
+    assert rep['train']['symmetric_student']['loaded_from'] == str(student)
+    assert rep['config']['cross_weight'] == 0.5 and 'symmetric_student' in rep['recall']
+    assert (tmp_path / 'out2' / 'symmetric_student.pt').is_file()
+    md = (tmp_path / 'out2' / 'report.md').read_text()
+    assert 'not trained here' in md and 'MS term weight 0.5' in md
 
 
 def _evaluate_asym(*flags):

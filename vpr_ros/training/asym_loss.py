@@ -14,6 +14,11 @@ Sigma_j is the diagonal per-place gallery covariance, so q^T Sigma_j q = sum_d q
 image's own place centroid as the positive, so that queries are also pulled towards the
 condition-averaged place rather than only towards the gallery embedding of their own image.
 
+``cross_weight > 0`` adds another term not in the paper: the multi-similarity loss of the queries
+against the gallery embeddings of the batch (``ms_loss``, with ``ref``), which is the task the
+map is searched for: a night query against the gallery embeddings of the other images of its
+place (positives) and of the other places in the batch (negatives), no k-NN.
+
 Negatives: ``'bank'`` uses every other place in the memory bank (the default; P x D matmul,
 cheap for thousands of places), ``'batch'`` only the other places present in the batch.
 """
@@ -23,6 +28,8 @@ from typing import Tuple
 
 import torch
 import torch.nn.functional as F
+
+from vpr_ros.training.ms_loss import multi_similarity_loss
 
 
 def centroid_logits(q: torch.Tensor, rows: torch.Tensor, centroids: torch.Tensor,
@@ -62,11 +69,14 @@ def _with_positive(q, g, tau, neg, own):
 
 def asym_loss(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, centroids: torch.Tensor,
               variances: torch.Tensor, tau: float = 0.05, gamma: float = 15.0,
-              negatives: str = 'bank', centroid_weight: float = 0.0) -> torch.Tensor:
+              negatives: str = 'bank', centroid_weight: float = 0.0,
+              cross_weight: float = 0.0) -> torch.Tensor:
     """Mean AsymVPR loss of a batch (see the module docstring)."""
     cen, own = centroid_logits(q, rows, centroids, variances, tau, gamma, negatives)
     target = torch.zeros(len(q), dtype=torch.long, device=q.device)
     loss = F.cross_entropy(_with_positive(q, g, tau, cen, own), target)
     if centroid_weight:
         loss = loss + centroid_weight * F.cross_entropy(cen, own.float().argmax(dim=1))
+    if cross_weight:
+        loss = loss + cross_weight * multi_similarity_loss(q, rows, ref=g)
     return loss

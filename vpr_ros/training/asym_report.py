@@ -99,7 +99,13 @@ def markdown(rep: Dict) -> str:
               f'{cfg.get("epochs")} epochs, batch {cfg.get("batch_size")}, tau {cfg.get("tau")}, '
               f'gamma {cfg.get("gamma")}, negatives = {cfg.get("negatives")}'
               + (f', centroid term weight {cfg["centroid_weight"]}'
-                 if cfg.get('centroid_weight') else '') + '.', '']
+                 if cfg.get('centroid_weight') else '')
+              + (f', query->gallery MS term weight {cfg["cross_weight"]}'
+                 if cfg.get('cross_weight') else '') + '.', '']
+    student = rep.get('train', {}).get('symmetric_student', {}).get('loaded_from')
+    if student:
+        lines += [f'The symmetric student was not trained here: it is `{student}` '
+                  '(`--student-checkpoint`).', '']
     if rep.get('evaluated_run'):
         lines += [f'Re-evaluation of the checkpoints of `{rep["evaluated_run"]}` '
                   '(`vpr-ros evaluate-asym`; training cost and latency are in that run\'s '
