@@ -100,6 +100,11 @@ def test_report_compares_all_systems(run_dir):
     assert (run_dir / 'recall_bars.png').stat().st_size > 0
     assert (run_dir / 'loss_curves.png').stat().st_size > 0
     assert not math.isnan(rep['train']['ours_asym']['epoch_loss'][0])
+    # how closely each compatible network reproduces the gallery's descriptor of a query
+    comp = rep['compatibility']
+    assert {'ours_asym', 'csd_asym', 'untrained_asym'} <= set(comp)
+    assert not {'gallery_symmetric', 'symmetric_student'} & set(comp)
+    assert all(-1.0 <= v <= 1.0 for v in comp.values()) and 'Compatibility:' in md
 
 
 def test_d2vpr_row_beside_ours(run_dir):

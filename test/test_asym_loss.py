@@ -153,3 +153,21 @@ def test_cross_weight_adds_the_query_gallery_term():
     got = asym_loss(q, g, rows, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, cross_weight=0.3)
     assert cross.item() > 0
     assert got.item() == pytest.approx(base.item() + 0.3 * cross.item(), rel=1e-6)
+
+
+def test_align_weight_adds_one_minus_cosine_by_hand():
+    # q = (1, 0), g = (0.8, 0.6): 1 - cos = 0.2, weight 2 adds 0.4
+    base = asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0)
+    got = asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, align_weight=2.0)
+    assert got.item() == pytest.approx(base.item() + 0.4, rel=1e-6)
+
+
+def test_compatibility_is_the_mean_cosine_to_the_gallery_of_the_same_query():
+    from vpr_ros.training.asym_heldout import compatibility
+    g = np.array([[1.0, 0.0], [0.0, 1.0]])
+    split = {'gallery_symmetric': {'query': g},
+             'ours_asym': {'query': np.array([[2.0, 0.0], [1.0, 1.0]])},  # cos 1 and 0.7071
+             'symmetric_student': {'query': np.array([[0.0, 1.0], [1.0, 0.0]])}}
+    got = compatibility([split, {k: {'query': v['query'][:1]} for k, v in split.items()}])
+    assert set(got) == {'ours_asym'}
+    assert got['ours_asym'] == pytest.approx((1.0 + 0.5 ** 0.5 + 1.0) / 3)

@@ -121,6 +121,7 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
            'eval': {'split': ','.join(map(str, folders)), 'splits': len(splits),
                     'db_images': sum(len(sp.db_paths) for sp in splits),
                     'queries': sum(len(sp.q_paths) for sp in splits), 'radius_m': radius_m}}
+    out['compatibility'] = compatibility(per_split)
     if len(splits) > 1:
         out['recall_by_split'] = {str(f): {k: ev.summarize(h[i], sp.q_conditions)
                                            for k, h in hits.items()}
@@ -130,6 +131,24 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
                                    fractions, radius_m, seed)
         out['db_growth_source'] = distractors.source
     return out
+
+
+def compatibility(per_split: Sequence[Dict[str, Dict]]) -> Dict[str, float]:
+    """Mean cosine of each compatible system's query descriptors to the gallery's descriptors
+    of the same query images (1 would be the gallery model itself): how far the map model's
+    space is reproduced, beyond the ranking recall measures."""
+    out = {}
+    for tag in per_split[0]:
+        if tag == 'gallery_symmetric' or is_symmetric(tag):
+            continue
+        cos = [_unit(s[tag]['query']) * _unit(s['gallery_symmetric']['query'])
+               for s in per_split]
+        out[tag] = float(np.concatenate(cos).sum(axis=1).mean())
+    return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def parse_fractions(text: str) -> List[float]:

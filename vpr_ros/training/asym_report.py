@@ -127,6 +127,11 @@ def markdown(rep: Dict) -> str:
                          + ' | '.join(f'{r[c]["R@1"]:.1f}' for c in conds) + ' |')
         lines.append('')
     lines += _by_split_lines(rep.get('recall_by_split', {}))
+    if rep.get('compatibility'):
+        lines += ['Compatibility: mean cosine of each query network\'s descriptor of a held-out '
+                  'query to the gallery\'s descriptor of the same image: '
+                  + ', '.join(f'{label(k)} {v:.3f}' for k, v in rep['compatibility'].items())
+                  + '.', '']
     tr, tm = rep.get('train', {}), rep.get('timing', {})
     if tr:
         lines += ['| training run | places in bank | bank MB | precompute s | s/iter (median) '
