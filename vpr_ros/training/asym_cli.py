@@ -265,7 +265,7 @@ def load_student(cfg: AsymTrainConfig, gdim: int, copy_to: Path):
     hist = dict(extra.get('history') or {}, loaded_from=str(path))
     if Path(path).resolve() != copy_to.resolve():
         shutil.copyfile(path, copy_to)
-    return model.train(), hist
+    return model.eval(), hist
 
 
 def _shared_warm_start(model, data, cfg: AsymTrainConfig, done: dict) -> dict:
