@@ -101,7 +101,9 @@ def markdown(rep: Dict) -> str:
               + (f', centroid term weight {cfg["centroid_weight"]}'
                  if cfg.get('centroid_weight') else '')
               + (f', query->gallery MS term weight {cfg["cross_weight"]}'
-                 if cfg.get('cross_weight') else '') + '.', '']
+                 if cfg.get('cross_weight') else '')
+              + (f', alignment term weight {cfg["align_weight"]}'
+                 if cfg.get('align_weight') else '') + '.', '']
     student = rep.get('train', {}).get('symmetric_student', {}).get('loaded_from')
     if student:
         lines += [f'The symmetric student was not trained here: it is `{student}` '
