@@ -224,7 +224,7 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     starts.clear()
     reuse = flags + [  # argparse: the later --out wins
         '--out', str(tmp_path / 'out2'), '--baselines', 'symmetric', '--bank-fractions', '',
-        '--student-checkpoint', str(student), '--cross-weight', '0.5']
+        '--student-checkpoint', str(student), '--cross-weight', '0.5', '--gallery-whiten', '6']
     with pytest.raises(SystemExit, match='does not fit this run: input_size'):
         asym_cli.run(parser.parse_args(reuse + ['--input-size', '40']))
     assert asym_cli.run(parser.parse_args(reuse)) == 0
@@ -235,6 +235,13 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     assert (tmp_path / 'out2' / 'symmetric_student.pt').is_file()
     md = (tmp_path / 'out2' / 'report.md').read_text()
     assert 'not trained here' in md and 'MS term weight 0.5' in md
+    # --gallery-whiten: ours trained in 6 whitened dimensions, saved folded to the map's width
+    from vpr_ros.models.checkpoint import load_checkpoint
+    assert rep['whitening']['dim'] == 6 and 0 < rep['whitening']['explained_variance'] <= 1
+    ours, meta = load_checkpoint(str(tmp_path / 'out2' / 'ours_asym.pt'))
+    assert ours.dim == rep['gallery_features']['dim'] == meta['compatible_with']['dim']
+    assert meta['extra']['history']['whitening']['dim'] == 6
+    assert 'PCA-whitened to 6' in md
 
 
 def _evaluate_asym(*flags):

@@ -57,6 +57,7 @@ class AsymTrainConfig:
     centroid_weight: float = 1.0                    # own-centroid term; 0 = the paper's loss
     cross_weight: float = 0.0                       # in-batch query->gallery MS term
     align_weight: float = 0.0                       # 1 - cos(q, gallery of the same image)
+    gallery_whiten: int = 0                         # ours in a K-d PCA-whitened space; 0 = off
     augment: bool = True                            # photometric + crop jitter of queries
     warm_start: int = 2048                          # images for the least-squares projection
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids

@@ -118,6 +118,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     from vpr_ros.training.asym_report import write_report
     from vpr_ros.training.memory_bank import MemoryBank
     from vpr_ros.training.places import place_subset
+    from vpr_ros.training.whitening import fold, whitened_projection
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,14 +134,16 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
         k: gmeta[k] for k in ('model', 'input_size', 'dim', 'num_images', 'extract_seconds',
                               'cached')}, 'train': {}, 'models': {}, 'timing': {}}
-    bank = MemoryBank.from_features(feats, rows.places)
-    rep['timing']['ours_precompute_s'] = bank.build_seconds
+    white, ours_data = _whitened(cfg, data, rep)
+    bank = MemoryBank.from_features(ours_data.gallery, rows.places)
+    rep['timing']['ours_precompute_s'] = bank.build_seconds + (white.fit_seconds if white else 0)
     untrained = asym.make_query_model(cfg, gdim, gallery).eval()
-    runs = {'ours_asym': dict(method='asym', bank=bank)}
+    runs = {'ours_asym': dict(method='asym', bank=bank, data=ours_data)}
     if cfg.ablate_gamma0:
-        runs['ours_gamma0'] = dict(method='asym', bank=bank, gamma=0.0)
+        runs['ours_gamma0'] = dict(method='asym', bank=bank, gamma=0.0, data=ours_data)
     if cfg.ablate_centroid and cfg.centroid_weight:
-        runs['ours_no_centroid'] = dict(method='asym', bank=bank, centroid_weight=0.0)
+        runs['ours_no_centroid'] = dict(method='asym', bank=bank, centroid_weight=0.0,
+                                        data=ours_data)
     base = [b.strip() for b in cfg.baselines.split(',') if b.strip()]
     if cfg.start_from_student and 'symmetric' not in base:
         raise SystemExit('vpr-ros train asym: --start-from-student needs the symmetric '
@@ -154,7 +157,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         rep['timing']['csd_precompute_s'] = secs
         runs['csd_asym'] = dict(method='csd', anchors=anchors)
     for frac in [float(f) for f in cfg.bank_fractions.split(',') if f.strip()]:
-        sub = data.subset(place_subset(rows.places, frac, cfg.seed))
+        sub = ours_data.subset(place_subset(rows.places, frac, cfg.seed))
         sub_bank = MemoryBank.from_features(sub.gallery, sub.labels)
         name = f'bank{int(frac * 100)}'
         if cfg.start_from_student:  # its own student on the same places: the bank alone varies
@@ -172,9 +175,15 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                        and tag != 'symmetric_student' else None)
         model = copy.deepcopy(trained[start]) if start else \
             asym.make_query_model(cfg, gdim, gallery)
+        whiten = white if kw['method'] == 'asym' else None
+        if whiten:
+            whitened_projection(model, whiten.dim)
         if kw['method'] in ('asym', 'csd'):
             kw['warm'] = _shared_warm_start(model, run_data, cfg, warm_starts)
         model, hist = asym.train_query_network(cfg, run_data, tag=tag, model=model, **kw)
+        if whiten:
+            fold(model, whiten)
+            hist['whitening'] = whiten.summary()
         if kw.get('bank') is not None:
             hist['bank'] = {'places': len(kw['bank']), 'bytes': kw['bank'].nbytes(),
                             'build_s': kw['bank'].build_seconds}
@@ -241,6 +250,18 @@ def training_rows(cfg: AsymTrainConfig, gallery, cache: str):
                 extract_seconds=sum(m['extract_seconds'] for m in metas),
                 cached=all(m['cached'] for m in metas))
     return concat_rows(parts), np.concatenate(feats), meta
+
+
+def _whitened(cfg: AsymTrainConfig, data, rep: dict):
+    """(whitening or None, the training data ours trains on): with ``cfg.gallery_whiten`` the
+    gallery features are PCA-whitened (fitted on these training features, recorded in
+    ``rep['whitening']``); the baselines keep the raw ones."""
+    if not cfg.gallery_whiten:
+        return None, data
+    from vpr_ros.training.whitening import fit_whitening
+    white = fit_whitening(data.gallery, cfg.gallery_whiten)
+    rep['whitening'] = white.summary()
+    return white, dataclasses.replace(data, gallery=white.apply(data.gallery))
 
 
 def load_student(cfg: AsymTrainConfig, gdim: int, copy_to: Path):

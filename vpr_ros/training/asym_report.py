@@ -103,7 +103,10 @@ def markdown(rep: Dict) -> str:
               + (f', query->gallery MS term weight {cfg["cross_weight"]}'
                  if cfg.get('cross_weight') else '')
               + (f', alignment term weight {cfg["align_weight"]}'
-                 if cfg.get('align_weight') else '') + '.', '']
+                 if cfg.get('align_weight') else '')
+              + (f', ours trained against the gallery features PCA-whitened to '
+                 f'{cfg["gallery_whiten"]} dimensions (folded back into the map\'s width)'
+                 if cfg.get('gallery_whiten') else '') + '.', '']
     student = rep.get('train', {}).get('symmetric_student', {}).get('loaded_from')
     if student:
         lines += [f'The symmetric student was not trained here: it is `{student}` '
