@@ -199,7 +199,8 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
              '--growth-distractors', '']
     with pytest.raises(SystemExit, match='needs the symmetric'):
         asym_cli.run(parser.parse_args(flags + ['--baselines', 'csd']))
-    assert asym_cli.run(parser.parse_args(flags + ['--baselines', 'csd,symmetric'])) == 0
+    assert asym_cli.run(parser.parse_args(flags + ['--baselines', 'csd,symmetric',
+                                                   '--gallery-whiten', '4'])) == 0
     assert list(starts)[:3] == ['symmetric_student', 'symmetric_student_after',
                                 'symmetric_student_places']
 
@@ -215,6 +216,8 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     rep = json.loads((tmp_path / 'out' / 'report.json').read_text())
     assert rep['timing']['shared_student_start_s'] == \
         rep['train']['symmetric_student']['train_seconds'] > 0
+    # whitened: ours and ours on half the places (its own fit), never CSD or the students
+    assert {t for t, h in rep['train'].items() if 'whitening' in h} == {'ours_asym', 'ours_bank50'}
     md = (tmp_path / 'out' / 'report.md').read_text()
     assert 'Two stages' in md and 'db_growth' not in rep  # --growth-distractors ''
     assert '| query net alone on 50% of the training places (student -> student DB) |' in md

@@ -134,16 +134,18 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
         k: gmeta[k] for k in ('model', 'input_size', 'dim', 'num_images', 'extract_seconds',
                               'cached')}, 'train': {}, 'models': {}, 'timing': {}}
-    white, ours_data = _whitened(cfg, data, rep)
+    white, ours_data = _whitened(cfg, data)
+    if white:
+        rep['whitening'] = white.summary()
     bank = MemoryBank.from_features(ours_data.gallery, rows.places)
     rep['timing']['ours_precompute_s'] = bank.build_seconds + (white.fit_seconds if white else 0)
     untrained = asym.make_query_model(cfg, gdim, gallery).eval()
-    runs = {'ours_asym': dict(method='asym', bank=bank, data=ours_data)}
+    ours = dict(method='asym', bank=bank, data=ours_data, white=white)
+    runs = {'ours_asym': dict(ours)}
     if cfg.ablate_gamma0:
-        runs['ours_gamma0'] = dict(method='asym', bank=bank, gamma=0.0, data=ours_data)
+        runs['ours_gamma0'] = dict(ours, gamma=0.0)
     if cfg.ablate_centroid and cfg.centroid_weight:
-        runs['ours_no_centroid'] = dict(method='asym', bank=bank, centroid_weight=0.0,
-                                        data=ours_data)
+        runs['ours_no_centroid'] = dict(ours, centroid_weight=0.0)
     base = [b.strip() for b in cfg.baselines.split(',') if b.strip()]
     if cfg.start_from_student and 'symmetric' not in base:
         raise SystemExit('vpr-ros train asym: --start-from-student needs the symmetric '
@@ -157,12 +159,13 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         rep['timing']['csd_precompute_s'] = secs
         runs['csd_asym'] = dict(method='csd', anchors=anchors)
     for frac in [float(f) for f in cfg.bank_fractions.split(',') if f.strip()]:
-        sub = ours_data.subset(place_subset(rows.places, frac, cfg.seed))
+        # its own whitening too: the other places' gallery features stay out of this run
+        sub_white, sub = _whitened(cfg, data.subset(place_subset(rows.places, frac, cfg.seed)))
         sub_bank = MemoryBank.from_features(sub.gallery, sub.labels)
         name = f'bank{int(frac * 100)}'
         if cfg.start_from_student:  # its own student on the same places: the bank alone varies
             runs[f'symmetric_{name}'] = dict(method='symmetric', data=sub, start=None)
-        runs[f'ours_{name}'] = dict(method='asym', bank=sub_bank, data=sub,
+        runs[f'ours_{name}'] = dict(method='asym', bank=sub_bank, data=sub, white=sub_white,
                                     start=f'symmetric_{name}' if cfg.start_from_student else None)
     trained, warm_starts = {}, {}
     if cfg.student_checkpoint and 'symmetric_student' in runs:
@@ -175,7 +178,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                        and tag != 'symmetric_student' else None)
         model = copy.deepcopy(trained[start]) if start else \
             asym.make_query_model(cfg, gdim, gallery)
-        whiten = white if kw['method'] == 'asym' else None
+        whiten = kw.pop('white', None)
         if whiten:
             whitened_projection(model, whiten.dim)
         if kw['method'] in ('asym', 'csd'):
@@ -252,15 +255,14 @@ def training_rows(cfg: AsymTrainConfig, gallery, cache: str):
     return concat_rows(parts), np.concatenate(feats), meta
 
 
-def _whitened(cfg: AsymTrainConfig, data, rep: dict):
+def _whitened(cfg: AsymTrainConfig, data):
     """(whitening or None, the training data ours trains on): with ``cfg.gallery_whiten`` the
-    gallery features are PCA-whitened (fitted on these training features, recorded in
-    ``rep['whitening']``); the baselines keep the raw ones."""
+    gallery features are PCA-whitened, fitted on ``data``'s own features; the baselines keep
+    the raw ones."""
     if not cfg.gallery_whiten:
         return None, data
     from vpr_ros.training.whitening import fit_whitening
     white = fit_whitening(data.gallery, cfg.gallery_whiten)
-    rep['whitening'] = white.summary()
     return white, dataclasses.replace(data, gallery=white.apply(data.gallery))
 
 
