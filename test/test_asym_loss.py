@@ -171,3 +171,17 @@ def test_compatibility_is_the_mean_cosine_to_the_gallery_of_the_same_query():
     got = compatibility([split, {k: {'query': v['query'][:1]} for k, v in split.items()}])
     assert set(got) == {'ours_asym'}
     assert got['ours_asym'] == pytest.approx((1.0 + 0.5 ** 0.5 + 1.0) / 3)
+
+
+def test_self_weight_adds_the_query_query_term_by_hand():
+    # two queries of place 0 at cosine 0.6, a third (place 2) at 0.8 and 0.96 to them: both
+    # anchors of place 0 keep their positive and the hard negative; place 2's anchor has no pair
+    q = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6]])
+    g = torch.tensor([[0.8, 0.6], [0.6, 0.8], [1.0, 0.0]])
+    rows = torch.tensor([0, 0, 2])
+    pos = math.log(1 + math.exp(-0.6))
+    by_hand = (2 * pos + math.log(1 + math.exp(50 * 0.8)) / 50
+               + math.log(1 + math.exp(50 * 0.96)) / 50) / 3
+    base = asym_loss(q, g, rows, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0)
+    got = asym_loss(q, g, rows, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, self_weight=0.5)
+    assert got.item() == pytest.approx(base.item() + 0.5 * by_hand, rel=1e-5)

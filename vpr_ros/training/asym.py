@@ -57,6 +57,7 @@ class AsymTrainConfig:
     centroid_weight: float = 1.0                    # own-centroid term; 0 = the paper's loss
     cross_weight: float = 0.0                       # in-batch query->gallery MS term
     align_weight: float = 0.0                       # 1 - cos(q, gallery of the same image)
+    self_weight: float = 0.0                        # in-batch query->query MS term
     gallery_whiten: int = 0                         # ours in a K-d PCA-whitened space; 0 = off
     augment: bool = True                            # photometric + crop jitter of queries
     warm_start: int = 2048                          # images for the least-squares projection
@@ -165,7 +166,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
                                  bank.variances, cfg.tau, gamma, cfg.negatives, cw,
-                                 cfg.cross_weight, cfg.align_weight)
+                                 cfg.cross_weight, cfg.align_weight, cfg.self_weight)
             elif method == 'distill':
                 loss = F.mse_loss(q, g_all[idx])
             elif method == 'csd':

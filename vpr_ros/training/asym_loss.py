@@ -19,6 +19,11 @@ against the gallery embeddings of the batch (``ms_loss``, with ``ref``), which i
 map is searched for: a night query against the gallery embeddings of the other images of its
 place (positives) and of the other places in the batch (negatives), no k-NN.
 
+``self_weight > 0`` adds the symmetric student's own loss on the queries: the multi-similarity
+loss of the batch's queries among themselves (a night query against the day queries of its
+place), which asks the query network for condition-invariant descriptors directly; the other
+terms only reach that through the gallery's descriptors, which agree across conditions far less.
+
 ``align_weight > 0`` adds ``align_weight * mean(1 - cos(q, g))``: the contrastive terms only rank
 q's similarities (a q nearly orthogonal to g can still rank its place first among the bank),
 this one asks q to be the gallery's descriptor of the image, which is what a map of unseen
@@ -75,7 +80,8 @@ def _with_positive(q, g, tau, neg, own):
 def asym_loss(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, centroids: torch.Tensor,
               variances: torch.Tensor, tau: float = 0.05, gamma: float = 15.0,
               negatives: str = 'bank', centroid_weight: float = 0.0,
-              cross_weight: float = 0.0, align_weight: float = 0.0) -> torch.Tensor:
+              cross_weight: float = 0.0, align_weight: float = 0.0,
+              self_weight: float = 0.0) -> torch.Tensor:
     """Mean AsymVPR loss of a batch (see the module docstring)."""
     cen, own = centroid_logits(q, rows, centroids, variances, tau, gamma, negatives)
     target = torch.zeros(len(q), dtype=torch.long, device=q.device)
@@ -84,6 +90,8 @@ def asym_loss(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, centroids: t
         loss = loss + centroid_weight * F.cross_entropy(cen, own.float().argmax(dim=1))
     if cross_weight:
         loss = loss + cross_weight * multi_similarity_loss(q, rows, ref=g)
+    if self_weight:
+        loss = loss + self_weight * multi_similarity_loss(q, rows)
     if align_weight:
         loss = loss + align_weight * (1.0 - F.cosine_similarity(q, g, dim=1)).mean()
     return loss

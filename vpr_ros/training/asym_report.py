@@ -102,6 +102,8 @@ def markdown(rep: Dict) -> str:
                  if cfg.get('centroid_weight') else '')
               + (f', query->gallery MS term weight {cfg["cross_weight"]}'
                  if cfg.get('cross_weight') else '')
+              + (f', query->query MS term weight {cfg["self_weight"]}'
+                 if cfg.get('self_weight') else '')
               + (f', alignment term weight {cfg["align_weight"]}'
                  if cfg.get('align_weight') else '')
               + (f', ours trained against the gallery features PCA-whitened to '
