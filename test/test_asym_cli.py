@@ -89,6 +89,7 @@ def test_report_compares_all_systems(run_dir):
     q, g = rep['models']['query'], rep['models']['gallery']
     assert q['input_size'] == [32, 32] and g['input_size'] == [64, 64]
     assert 0 < q['gflops'] < g['gflops'] and q['latency_ms'] > 0
+    assert q['torchscript_latency_ms'] > 0 and g['torchscript_latency_ms'] > 0
     assert q['dim'] == g['dim'] == 1280
     assert rep['onnx']['parity_max_abs_diff'] < 1e-4
     assert {f['floor'] for f in rep['floors']} >= {'asym R@1 >= 90% of gallery R@1'}

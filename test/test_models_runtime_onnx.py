@@ -1,4 +1,4 @@
-"""Runtime encoder (torch and onnxruntime) and ONNX export with parity and metadata."""
+"""Runtime encoder (torch, torchscript, onnxruntime) and ONNX export with parity and metadata."""
 import numpy as np
 import pytest
 import torch
@@ -43,6 +43,19 @@ def test_encoder_torch_and_onnxruntime_agree(query_ckpt):
     ort_enc = load_encoder(checkpoint=query_ckpt, backend='onnxruntime')
     assert ort_enc.compatible_with == GALLERY and ort_enc.dim == 1280
     assert np.abs(ort_enc.encode(_images()) - d).max() < 1e-4
+
+
+def test_torchscript_backend_matches_torch_at_any_batch(query_ckpt):
+    ref = load_encoder(checkpoint=query_ckpt, threads=1)
+    ts = load_encoder(checkpoint=query_ckpt, backend='torchscript', threads=1)
+    assert (ts.backend, ts.name, ts.dim, ts.compatible_with) == \
+        ('torchscript', 'mobilenetv3_small', 1280, GALLERY)
+    assert isinstance(ts._graphs[1], torch.jit.ScriptModule)   # traced at load, frozen
+    assert np.abs(ts.encode(_images()) - ref.encode(_images())).max() < 1e-5   # batch 3
+    assert np.abs(ts.encode(_images()[0]) - ref.encode(_images()[0])).max() < 1e-5
+    assert sorted(ts._graphs) == [1, 3]
+    with pytest.raises(ValueError, match='backend must be one of'):
+        load_encoder(checkpoint=query_ckpt, backend='tensorrt')
 
 
 def test_cli_export_then_onnx_file_runs_with_metadata(query_ckpt, tmp_path, capsys):

@@ -24,7 +24,9 @@ def graph(tmp_path_factory, test_model):
     tmp = tmp_path_factory.mktemp('graph')
     images = place_images(N_PLACES)
     build_test_map(tmp / 'map', model, size, images)
-    params = write_params(tmp / 'params.yaml', model, size, tmp / 'map')
+    # the traced + frozen backend here; the other node tests run the eager one
+    params = write_params(tmp / 'params.yaml', model, size, tmp / 'map',
+                          query_encoder={'backend': 'torchscript'})
     nodes = [NodeProcess(exe, params, tmp) for exe in
              ('gallery_server', 'query_encoder', 'matcher')]
     client = RosClient()
@@ -37,6 +39,7 @@ def graph(tmp_path_factory, test_model):
         'jpeg': client.node.create_publisher(CompressedImage, 'camera/image_raw/compressed', 10),
     }
     wait_for(lambda: 'ready' in out['nodes']['query_encoder'].log(), 240, what='encoder start')
+    assert 'backend torchscript) ready' in out['nodes']['query_encoder'].log()
     wait_for(lambda: 'matching against' in out['nodes']['matcher'].log(), 240, what='matcher')
     wait_for(lambda: client.node.count_subscribers('camera/image_raw') > 0
              and client.node.count_subscribers('camera/image_raw/compressed') > 0

@@ -22,7 +22,7 @@ class QueryEncoderConfig:
     descriptor_topic: str = 'vpr/descriptor'
     model: str = 'mobilenetv3_small'                  # registered model name (vpr-ros profile)
     checkpoint: str = ''                              # trained query network (overrides model)
-    backend: str = 'torch'                            # torch | onnxruntime
+    backend: str = 'torch'                            # torch | torchscript | onnxruntime
     threads: int = 0                                  # intra-op threads; 0 = library default
     # onnxruntime's pool busy-waits between runs when true: a little faster alone, but it takes
     # CPU from the rest of the robot's stack between frames

@@ -15,6 +15,7 @@ from typing import Optional
 
 from vpr_ros.config import MatcherConfig
 from vpr_ros.evaluation import EvalConfig, EvalRun
+from vpr_ros.models.runtime import BACKENDS
 
 
 def _optional_float(text: str) -> Optional[float]:
@@ -30,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument('--vg', default='', help='VG-layout queries folder (ground truth in names)')
     p.add_argument('--model', default='', help='query model (default: the map\'s encoder)')
     p.add_argument('--checkpoint', default='', help='trained query network or .onnx')
-    p.add_argument('--backend', default=d.backend, choices=('torch', 'onnxruntime'))
+    p.add_argument('--backend', default=d.backend, choices=BACKENDS)
     p.add_argument('--threads', type=int, default=d.threads)
     p.add_argument('--input-size', type=int, nargs=2, default=(), metavar=('H', 'W'))
     p.add_argument('--params-file', default='',

@@ -81,7 +81,8 @@ def floors(rep: Dict) -> List[Dict]:
                     'measured': f'{o:.4f} s vs {c:.4f} s', 'ok': o < c})
     m = rep.get('models', {})
     if 'query' in m and 'gallery' in m:
-        for key, name in (('latency_ms', 'torch'), ('onnxruntime_latency_ms', 'onnxruntime')):
+        for key, name in (('latency_ms', 'torch'), ('torchscript_latency_ms', 'torchscript'),
+                          ('onnxruntime_latency_ms', 'onnxruntime')):
             if key in m['query'] and key in m['gallery']:
                 r = m['gallery'][key] / m['query'][key]
                 out.append({'floor': f'query net >= 10x cheaper in CPU latency ({name})',
@@ -165,12 +166,13 @@ def markdown(rep: Dict) -> str:
     m = rep.get('models', {})
     if m:
         lines += ['| network | model | input | params (M) | GFLOPs | torch ms (b=1) | '
-                  'onnxruntime ms (b=1) |', '|---|---|---|---|---|---|---|']
+                  'torchscript ms (b=1) | onnxruntime ms (b=1) |',
+                  '|---|---|---|---|---|---|---|---|']
         for k, v in m.items():
-            ort = v.get('onnxruntime_latency_ms')
+            opt = [v.get(c) for c in ('torchscript_latency_ms', 'onnxruntime_latency_ms')]
             lines.append(f'| {k} | {v["model"]} | {v["input_size"]} | {v["params_M"]:.2f} | '
                          f'{v["gflops"]:.3f} | {v["latency_ms"]:.2f} | '
-                         + (f'{ort:.2f} |' if ort is not None else '- |'))
+                         + ' | '.join(f'{t:.2f}' if t is not None else '-' for t in opt) + ' |')
         lines.append('')
     cg = rep.get('cost_growth', [])
     if cg:

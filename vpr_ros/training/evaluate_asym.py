@@ -130,15 +130,19 @@ def db_growth(q_desc: np.ndarray, db_desc: np.ndarray, split: Split,
 @torch.inference_mode()
 def profile_models(models: Dict[str, object], runs: int = 30, threads: int = 2,
                    warmup: int = 5) -> Dict[str, Dict]:
-    """Params, FLOPs (FlopCounterMode, batch 1) and CPU latency of each model at its own input.
+    """Params, FLOPs (FlopCounterMode, batch 1) and CPU latency of each model at its own input,
+    eager (``latency_ms``) and traced + frozen (``torchscript_latency_ms``, the node's
+    torchscript backend; left out for a model that does not trace).
 
     Latencies are measured side by side: rounds alternate between the models so that load
     from other processes hits all of them alike; the median over ``runs`` rounds is reported.
     """
     import time
     from torch.utils.flop_counter import FlopCounterMode
+    from vpr_ros.models.checkpoint import model_meta
+    from vpr_ros.models.runtime import TorchScriptEncoder
     torch.set_num_threads(threads)
-    out, inputs = {}, {}
+    out, inputs, calls = {}, {}, {}
     for name, m in models.items():
         m.eval()
         inputs[name] = torch.randn(1, 3, *m.input_size)
@@ -147,16 +151,23 @@ def profile_models(models: Dict[str, object], runs: int = 30, threads: int = 2,
         out[name] = {'model': m.name, 'input_size': list(m.input_size),
                      'params_M': sum(p.numel() for p in m.parameters()) / 1e6,
                      'gflops': fc.get_total_flops() / 1e9, 'dim': int(m.dim)}
+        calls[(name, 'latency_ms')] = m
+        try:
+            calls[(name, 'torchscript_latency_ms')] = \
+                TorchScriptEncoder(m, model_meta(m))._graph(1)
+        except ValueError as e:
+            out[name]['torchscript_error'] = str(e)
+    for (name, _), fn in calls.items():
         for _ in range(warmup):
-            m(inputs[name])
-    times = {n: [] for n in models}
+            fn(inputs[name])
+    times = {k: [] for k in calls}
     for _ in range(runs):
-        for name, m in models.items():
+        for (name, key), fn in calls.items():
             t0 = time.perf_counter()
-            m(inputs[name])
-            times[name].append(1000 * (time.perf_counter() - t0))
-    for name in models:
-        out[name]['latency_ms'] = float(np.median(times[name]))
+            fn(inputs[name])
+            times[(name, key)].append(1000 * (time.perf_counter() - t0))
+    for (name, key), t in times.items():
+        out[name][key] = float(np.median(t))
     return out
 
 
