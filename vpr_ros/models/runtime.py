@@ -57,37 +57,41 @@ class TorchEncoder(Encoder):
             return self.model(torch.from_numpy(x)).float().numpy()
 
 
+def frozen_trace(model, input_size, batch: int = 1):
+    """``model`` traced at (batch, 3, h, w) and frozen (``torch.jit.freeze``: batch norms folded
+    into the convolutions, no Python between layers). ValueError if it does not trace."""
+    x = torch.zeros(batch, 3, *input_size)
+    with torch.inference_mode(), warnings.catch_warnings():
+        # torch 2.14 flags TorchScript as deprecated in favour of torch.compile, which
+        # needs a compiler and minutes of warm-up on a robot; TorchScript still runs
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.simplefilter('ignore', FutureWarning)
+        warnings.simplefilter('ignore', DeprecationWarning)
+        try:
+            return torch.jit.freeze(torch.jit.trace(model.eval(), x))
+        except Exception as e:
+            name = getattr(model, 'name', type(model).__name__)
+            raise ValueError(f'{name} does not trace to TorchScript ({e}); use '
+                             "backend='torch' or 'onnxruntime'") from e
+
+
 class TorchScriptEncoder(TorchEncoder):
-    """The torch module traced and frozen (``torch.jit.freeze``: batch norms folded into the
-    convolutions, no Python between layers): the same descriptors, several times faster for a
+    """The torch module as a ``frozen_trace``: the same descriptors, several times faster for a
     small query network at batch 1 on a CPU, with no dependency beyond torch. One graph is
     traced per batch size met (the first frame of a new size pays for it)."""
 
     def __init__(self, model, meta: dict):
         super().__init__(model, meta)
         self.backend = 'torchscript'
-        self._graphs = {}
-        self._graph(1)   # trace now: a model that does not trace fails at load, not mid-run
-
-    def _graph(self, batch: int):
-        if batch not in self._graphs:
-            x = torch.zeros(batch, 3, *self.input_size)
-            with torch.inference_mode(), warnings.catch_warnings():
-                # torch 2.14 flags TorchScript as deprecated in favour of torch.compile, which
-                # needs a compiler and minutes of warm-up on a robot; TorchScript still runs
-                warnings.simplefilter('ignore', torch.jit.TracerWarning)
-                warnings.simplefilter('ignore', FutureWarning)
-                warnings.simplefilter('ignore', DeprecationWarning)
-                try:
-                    self._graphs[batch] = torch.jit.freeze(torch.jit.trace(self.model, x))
-                except Exception as e:
-                    raise ValueError(f'{self.name} does not trace to TorchScript ({e}); use '
-                                     "backend='torch' or 'onnxruntime'") from e
-        return self._graphs[batch]
+        # traced now: a model that does not trace fails at load, not mid-run
+        self._graphs = {1: frozen_trace(self.model, self.input_size)}
 
     def _run(self, x):
+        batch = x.shape[0]
+        if batch not in self._graphs:
+            self._graphs[batch] = frozen_trace(self.model, self.input_size, batch)
         with torch.inference_mode():
-            return self._graph(x.shape[0])(torch.from_numpy(x)).float().numpy()
+            return self._graphs[batch](torch.from_numpy(x)).float().numpy()
 
 
 BACKENDS = ('torch', 'torchscript', 'onnxruntime')

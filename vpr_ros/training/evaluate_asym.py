@@ -139,8 +139,7 @@ def profile_models(models: Dict[str, object], runs: int = 30, threads: int = 2,
     """
     import time
     from torch.utils.flop_counter import FlopCounterMode
-    from vpr_ros.models.checkpoint import model_meta
-    from vpr_ros.models.runtime import TorchScriptEncoder
+    from vpr_ros.models.runtime import frozen_trace
     torch.set_num_threads(threads)
     out, inputs, calls = {}, {}, {}
     for name, m in models.items():
@@ -153,8 +152,7 @@ def profile_models(models: Dict[str, object], runs: int = 30, threads: int = 2,
                      'gflops': fc.get_total_flops() / 1e9, 'dim': int(m.dim)}
         calls[(name, 'latency_ms')] = m
         try:
-            calls[(name, 'torchscript_latency_ms')] = \
-                TorchScriptEncoder(m, model_meta(m))._graph(1)
+            calls[(name, 'torchscript_latency_ms')] = frozen_trace(m, m.input_size)
         except ValueError as e:
             out[name]['torchscript_error'] = str(e)
     for (name, _), fn in calls.items():
