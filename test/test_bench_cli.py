@@ -31,8 +31,13 @@ def test_bench_tiny_run_writes_every_section(tmp_path):
     assert res['machine']['cores'] >= 1 and res['machine']['faiss']
     rows = res['models']['rows']
     assert [r['role'] for r in rows] == ['query', 'gallery']
-    assert all(r['torch_p50_ms'] > 0 and r['ort_p50_ms'] > 0 for r in rows)
-    assert res['models']['gallery_over_query']['best_vs_best'] > 0
+    assert all(r['torch_p50_ms'] > 0 and r['torchscript_p50_ms'] > 0 and r['ort_p50_ms'] > 0
+               for r in rows)
+    q, g = rows
+    cols = ('torch_p50_ms', 'torchscript_p50_ms', 'ort_p50_ms')
+    ratios = res['models']['gallery_over_query']
+    assert ratios['torchscript'] == round(g['torchscript_p50_ms'] / q['torchscript_p50_ms'], 1)
+    assert ratios['best_vs_best'] == round(min(g[c] for c in cols) / min(q[c] for c in cols), 1)
     (m,) = res['matcher']
     assert m['n'] == 2000 and m['dim'] == 64 and m['index'] == 'IVF16,PQ8x4,Rerank50'
     assert 0 < m['p50_ms'] <= m['p99_ms'] and 0 < m['exact_p50_ms'] <= m['exact_p99_ms']

@@ -1,6 +1,7 @@
 """Section (a) of ``vpr-ros bench``: batch-1 CPU latency of the query and gallery networks.
 
-Every model runs at the same input size, with torch and with onnxruntime (exported by
+Every model runs at the same input size, with eager torch, as a frozen TorchScript trace (the
+query_encoder's ``torchscript`` backend) and with onnxruntime (exported by
 vpr_ros.models.onnx_export), on the same number of threads. Models whose weights cannot be
 installed here (DINOv2) run with random weights: latency depends on the architecture only.
 """
@@ -43,10 +44,10 @@ def _time(fn, runs: int, warmup: int = 3) -> List[float]:
 
 def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
                dim: int = 0) -> Dict:
-    """Latency p50/p90 (ms) of one model at batch 1: torch and onnxruntime."""
+    """Latency p50/p90 (ms) of one model at batch 1: torch, torchscript and onnxruntime."""
     import torch
     from vpr_ros.models.onnx_export import export_onnx
-    from vpr_ros.models.runtime import OnnxEncoder
+    from vpr_ros.models.runtime import OnnxEncoder, frozen_trace
     net, meta, note = build_net(name, input_size, dim)
     x = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size)).astype(
         np.float32)
@@ -56,6 +57,8 @@ def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
         with torch.inference_mode():
             xt = torch.from_numpy(x)
             lat_t = _time(lambda: net(xt), runs)
+            graph = frozen_trace(net, (input_size, input_size))
+            lat_s = _time(lambda: graph(xt), runs)
     finally:
         torch.set_num_threads(old)
     t = time.perf_counter()
@@ -69,6 +72,8 @@ def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
             'threads': threads, 'runs': runs,
             'torch_p50_ms': round(float(np.percentile(lat_t, 50)), 2),
             'torch_p90_ms': round(float(np.percentile(lat_t, 90)), 2),
+            'torchscript_p50_ms': round(float(np.percentile(lat_s, 50)), 2),
+            'torchscript_p90_ms': round(float(np.percentile(lat_s, 90)), 2),
             'ort_p50_ms': round(float(np.percentile(lat_o, 50)), 2),
             'ort_p90_ms': round(float(np.percentile(lat_o, 90)), 2),
             'onnx_export_s': round(export_s, 1)}
@@ -82,12 +87,13 @@ def bench_models(cfg, log=print) -> Dict:
     for name, role, dim in plan:
         runs = cfg.model_runs if role == 'query' else max(3, cfg.model_runs // 4)
         row = time_model(name, role, cfg.input_size, cfg.threads, runs, dim)
-        log(f'[bench] model {name}: torch {row["torch_p50_ms"]} ms, onnxruntime '
-            f'{row["ort_p50_ms"]} ms')
+        log(f'[bench] model {name}: torch {row["torch_p50_ms"]} ms, torchscript '
+            f'{row["torchscript_p50_ms"]} ms, onnxruntime {row["ort_p50_ms"]} ms')
         rows.append(row)
     q, g = rows[0], rows[1]
-    ratios = {'torch': round(g['torch_p50_ms'] / q['torch_p50_ms'], 1),
-              'onnxruntime': round(g['ort_p50_ms'] / q['ort_p50_ms'], 1),
-              'best_vs_best': round(min(g['torch_p50_ms'], g['ort_p50_ms'])
-                                    / min(q['torch_p50_ms'], q['ort_p50_ms']), 1)}
+    keys = {'torch': 'torch_p50_ms', 'torchscript': 'torchscript_p50_ms',
+            'onnxruntime': 'ort_p50_ms'}
+    ratios = {k: round(g[c] / q[c], 1) for k, c in keys.items()}
+    ratios['best_vs_best'] = round(min(g[c] for c in keys.values())
+                                   / min(q[c] for c in keys.values()), 1)
     return {'rows': rows, 'gallery_over_query': ratios}

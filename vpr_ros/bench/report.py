@@ -107,11 +107,13 @@ def markdown(res: Dict, cfg) -> str:
             lines.append(_row('(a) models', f'{r["model"]} ({r["role"]}, {r["weights"]}, '
                               f'{r["params_m"]}M params, {r["dim"]}-d) batch 1 @ {r["input"]}, '
                               f'{r["threads"]} threads', f'torch {r["torch_p50_ms"]} ms / '
+                              f'torchscript {r["torchscript_p50_ms"]} ms / '
                               f'onnxruntime {r["ort_p50_ms"]} ms (p50)'))
         rt = res['models']['gallery_over_query']
         lines.append(_row('(a) models', 'gallery / query latency ratio',
-                          f'torch {rt["torch"]}x, onnxruntime {rt["onnxruntime"]}x, best vs '
-                          f'best {rt["best_vs_best"]}x', _verdict(fl, 'query net')))
+                          f'torch {rt["torch"]}x, torchscript {rt["torchscript"]}x, '
+                          f'onnxruntime {rt["onnxruntime"]}x, best vs best '
+                          f'{rt["best_vs_best"]}x', _verdict(fl, 'query net')))
     if res.get('node'):
         n = res['node']
         lines.append(_row('(b) query_encoder node', f'{n["input_hz"]} Hz {n["frame"]} input '
