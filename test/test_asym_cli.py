@@ -219,8 +219,15 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
         rep['train']['symmetric_student']['train_seconds'] > 0
     # whitened: ours and ours on half the places (its own fit), never CSD or the students
     assert {t for t, h in rep['train'].items() if 'whitening' in h} == {'ours_asym', 'ours_bank50'}
+    # ours fine-tunes the student at 2x lr and lr_min (the default scale); the rest keep lr
+    lr, lr_min = rep['config']['lr'], rep['config']['lr_min']
+    tr = rep['train']
+    assert tr['ours_asym']['lr'] == 2 * lr and tr['ours_asym']['lr_min'] == 2 * lr_min
+    assert tr['ours_bank50']['lr'] == 2 * lr
+    assert tr['csd_asym']['lr'] == tr['symmetric_student']['lr'] == lr
     md = (tmp_path / 'out' / 'report.md').read_text()
     assert 'Two stages' in md and 'db_growth' not in rep  # --growth-distractors ''
+    assert f'Ours fine-tunes it at lr {2 * lr:g}' in md
     assert '| query net alone on 50% of the training places (student -> student DB) |' in md
     # --student-checkpoint: that student is reused (not trained), ours starts from it, and
     # the in-batch query->gallery term trains too; a student of another input size is refused

@@ -50,6 +50,7 @@ class AsymTrainConfig:
     images_per_place: int = 4                       # K of the P x K place-balanced batches
     lr: float = 5e-4
     lr_min: float = 1e-4
+    from_student_lr_scale: float = 2.0              # ours' lr, lr_min x this from the student
     weight_decay: float = 1e-4
     tau: float = 0.05
     gamma: float = 15.0                             # implicit augmentation strength
@@ -149,6 +150,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
     labels_t = torch.from_numpy(data.labels)
     hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'centroid_weight': cw,
+            'lr': cfg.lr, 'lr_min': cfg.lr_min,
             'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
             'num_places': int(len(np.unique(data.labels))), 'num_images': len(data.labels),
             'warm_start': warm}

@@ -162,7 +162,8 @@ def markdown(rep: Dict) -> str:
                       f'the symmetric student trained first in this run '
                       f'({tm["shared_student_start_s"]:.0f} s, shared by all of them, so not in '
                       f'the precompute columns); ours on fewer places starts from a student '
-                      f'trained on those places (its own row).', '']
+                      f'trained on those places (its own row).'
+                      + _ours_lr(rep.get('train', {}).get('ours_asym', {}), cfg), '']
     m = rep.get('models', {})
     if m:
         lines += ['| network | model | input | params (M) | GFLOPs | torch ms (b=1) | '
@@ -262,3 +263,12 @@ def write_report(rep: Dict, out) -> None:
     rep['plots'] = plots(rep, out)
     (out / 'report.json').write_text(json.dumps(_jsonable(rep), indent=1))
     (out / 'report.md').write_text(markdown(rep))
+
+
+def _ours_lr(hist: Dict, cfg: Dict) -> str:
+    """The learning rate ours fine-tuned the student at, when it differs from the config's."""
+    lr = hist.get('lr')
+    if lr is None or lr == cfg.get('lr'):
+        return ''
+    return (f' Ours fine-tunes it at lr {lr:g} -> {hist.get("lr_min"):g} '
+            f'({cfg.get("from_student_lr_scale")}x the student\'s {cfg.get("lr"):g}).')
