@@ -59,3 +59,32 @@ def test_bench_tiny_run_writes_every_section(tmp_path):
     md = (out / 'bench.md').read_text()
     assert md.count('\n| (') >= 7 and ('PASS' in md or 'FAIL' in md)
     assert md.strip() in proc.stdout
+
+
+def test_a_model_that_does_not_trace_keeps_its_other_latencies(monkeypatch):
+    """The TorchScript row is left empty (with the reason) for a model that does not trace;
+    torch and onnxruntime are still timed, and the ratios use what ran."""
+    import types
+    from vpr_ros.bench import models, report
+    from vpr_ros.models import runtime
+
+    def refuse(model, input_size, batch=1):
+        raise ValueError('does not trace to TorchScript (test)')
+    monkeypatch.setattr(runtime, 'frozen_trace', refuse)
+    cfg = types.SimpleNamespace(query_model='mobilenetv3_small', gallery_model='dinov2_vits14_gem',
+                                reference_models=[], dim=0, model_runs=4, input_size=56,
+                                threads=1)
+    res = models.bench_models(cfg, log=lambda *a: None)
+    q, g = res['rows']
+    for r in (q, g):
+        assert r['torchscript_p50_ms'] is None and r['torchscript_p90_ms'] is None
+        assert 'does not trace' in r['torchscript_error']
+        assert r['torch_p50_ms'] > 0 and r['ort_p50_ms'] > 0
+    ratios = res['gallery_over_query']
+    assert ratios['torchscript'] is None
+    assert ratios['best_vs_best'] == round(min(g['torch_p50_ms'], g['ort_p50_ms'])
+                                           / min(q['torch_p50_ms'], q['ort_p50_ms']), 1)
+    md = report.markdown({'machine': {'cpu': 'x', 'cores': 2, 'torch': '-', 'faiss': '-'},
+                          'load_start': [0], 'load_end': [0], 'floors': [],
+                          'models': res}, cfg)
+    assert 'torchscript - /' in md and 'torchscript -, ' in md

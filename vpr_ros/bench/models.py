@@ -8,7 +8,7 @@ installed here (DINOv2) run with random weights: latency depends on the architec
 from __future__ import annotations
 
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -57,8 +57,11 @@ def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
         with torch.inference_mode():
             xt = torch.from_numpy(x)
             lat_t = _time(lambda: net(xt), runs)
-            graph = frozen_trace(net, (input_size, input_size))
-            lat_s = _time(lambda: graph(xt), runs)
+            try:
+                graph = frozen_trace(net, (input_size, input_size))
+                lat_s, script_error = _time(lambda: graph(xt), runs), ''
+            except ValueError as e:  # a model that does not trace keeps its other rows
+                lat_s, script_error = None, str(e)
     finally:
         torch.set_num_threads(old)
     t = time.perf_counter()
@@ -67,16 +70,21 @@ def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
     enc = OnnxEncoder(onnx_bytes, threads)
     lat_o = _time(lambda: enc._run(x), runs)
     params = sum(p.numel() for p in net.parameters())
-    return {'model': name, 'role': role, 'weights': note, 'dim': int(meta['dim']),
-            'input': f'{input_size}x{input_size}', 'params_m': round(params / 1e6, 2),
-            'threads': threads, 'runs': runs,
-            'torch_p50_ms': round(float(np.percentile(lat_t, 50)), 2),
-            'torch_p90_ms': round(float(np.percentile(lat_t, 90)), 2),
-            'torchscript_p50_ms': round(float(np.percentile(lat_s, 50)), 2),
-            'torchscript_p90_ms': round(float(np.percentile(lat_s, 90)), 2),
-            'ort_p50_ms': round(float(np.percentile(lat_o, 50)), 2),
-            'ort_p90_ms': round(float(np.percentile(lat_o, 90)), 2),
-            'onnx_export_s': round(export_s, 1)}
+    row = {'model': name, 'role': role, 'weights': note, 'dim': int(meta['dim']),
+           'input': f'{input_size}x{input_size}', 'params_m': round(params / 1e6, 2),
+           'threads': threads, 'runs': runs,
+           'torch_p50_ms': _pct(lat_t, 50), 'torch_p90_ms': _pct(lat_t, 90),
+           'torchscript_p50_ms': _pct(lat_s, 50), 'torchscript_p90_ms': _pct(lat_s, 90),
+           'ort_p50_ms': _pct(lat_o, 50), 'ort_p90_ms': _pct(lat_o, 90),
+           'onnx_export_s': round(export_s, 1)}
+    if script_error:
+        row['torchscript_error'] = script_error
+    return row
+
+
+def _pct(lat: Optional[List[float]], q: float) -> Optional[float]:
+    """The q-th percentile (ms, 2 decimals) of ``lat``; None for a backend that did not run."""
+    return None if lat is None else round(float(np.percentile(lat, q)), 2)
 
 
 def bench_models(cfg, log=print) -> Dict:
@@ -93,7 +101,7 @@ def bench_models(cfg, log=print) -> Dict:
     q, g = rows[0], rows[1]
     keys = {'torch': 'torch_p50_ms', 'torchscript': 'torchscript_p50_ms',
             'onnxruntime': 'ort_p50_ms'}
-    ratios = {k: round(g[c] / q[c], 1) for k, c in keys.items()}
-    ratios['best_vs_best'] = round(min(g[c] for c in keys.values())
-                                   / min(q[c] for c in keys.values()), 1)
+    ratios = {k: round(g[c] / q[c], 1) if g[c] and q[c] else None for k, c in keys.items()}
+    ratios['best_vs_best'] = round(min(g[c] for c in keys.values() if g[c])
+                                   / min(q[c] for c in keys.values() if q[c]), 1)
     return {'rows': rows, 'gallery_over_query': ratios}

@@ -107,11 +107,11 @@ def markdown(res: Dict, cfg) -> str:
             lines.append(_row('(a) models', f'{r["model"]} ({r["role"]}, {r["weights"]}, '
                               f'{r["params_m"]}M params, {r["dim"]}-d) batch 1 @ {r["input"]}, '
                               f'{r["threads"]} threads', f'torch {r["torch_p50_ms"]} ms / '
-                              f'torchscript {r["torchscript_p50_ms"]} ms / '
+                              f'torchscript {_or_dash(r["torchscript_p50_ms"], " ms")} / '
                               f'onnxruntime {r["ort_p50_ms"]} ms (p50)'))
         rt = res['models']['gallery_over_query']
         lines.append(_row('(a) models', 'gallery / query latency ratio',
-                          f'torch {rt["torch"]}x, torchscript {rt["torchscript"]}x, '
+                          f'torch {rt["torch"]}x, torchscript {_or_dash(rt["torchscript"], "x")}, '
                           f'onnxruntime {rt["onnxruntime"]}x, best vs best '
                           f'{rt["best_vs_best"]}x', _verdict(fl, 'query net')))
     if res.get('node'):
@@ -155,3 +155,9 @@ def markdown(res: Dict, cfg) -> str:
     passed = sum(f['pass'] for f in fl)
     lines += ['', f'Floors: {passed}/{len(fl)} PASS.']
     return '\n'.join(lines)
+
+
+def _or_dash(value, unit: str) -> str:
+    """``value`` with its unit, or '-' for a backend that did not run (a model that does not
+    trace has no TorchScript latency)."""
+    return '-' if value is None else f'{value}{unit}'
