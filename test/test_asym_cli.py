@@ -253,6 +253,18 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     assert ours.dim == rep['gallery_features']['dim'] == meta['compatible_with']['dim']
     assert meta['extra']['history']['whitening']['dim'] == 6
     assert 'PCA-whitened to 6' in md
+    # --warm-start-mode reverse_place: the student's ranking mapped into the gallery's space
+    starts.clear()
+    with pytest.raises(SystemExit, match='needs --start-from-student true'):
+        asym_cli.run(parser.parse_args(reuse + ['--warm-start-mode', 'reverse']))
+    rev = flags + ['--out', str(tmp_path / 'out3'), '--baselines', 'symmetric',
+                   '--bank-fractions', '',
+                   '--student-checkpoint', str(student),
+                   '--warm-start-mode', 'reverse_place', '--warm-start-ridge', '0.01']
+    assert asym_cli.run(parser.parse_args(rev)) == 0
+    warm = json.loads((tmp_path / 'out3' / 'report.json').read_text()
+                      )['train']['ours_asym']['warm_start']
+    assert warm['mode'] == 'reverse_place' and warm['images'] > 0
 
 
 def _evaluate_asym(*flags):

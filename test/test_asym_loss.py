@@ -185,3 +185,21 @@ def test_self_weight_adds_the_query_query_term_by_hand():
     base = asym_loss(q, g, rows, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0)
     got = asym_loss(q, g, rows, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, self_weight=0.5)
     assert got.item() == pytest.approx(base.item() + 0.5 * by_hand, rel=1e-5)
+
+
+def test_instance_weight_adds_the_instance_bank_term_by_hand():
+    # q = (1, 0), tau 0.5; instances: 0 = the query's own image (left out), 1 = another image
+    # of its place (cos 0.6), 2 and 3 of place 1 (cos 0 and 0.8): -log(e^1.2 / (e^1.2 + e^0 +
+    # e^1.6)); a query whose place has no other image adds nothing
+    inst = torch.tensor([[0.8, 0.6], [0.6, 0.8], [0.0, 1.0], [0.8, 0.6]])
+    inst_rows = torch.tensor([0, 0, 1, 1])
+    by_hand = _ce([1.2, 0.0, 1.6])
+    base = asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0)
+    got = asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, instance_weight=0.5,
+                    instances=(inst, inst_rows, torch.tensor([0])))
+    assert got.item() == pytest.approx(base.item() + 0.5 * by_hand, rel=1e-6)
+    alone = asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, tau=0.5, gamma=2.0, instance_weight=1.0,
+                      instances=(inst[:1], inst_rows[:1], torch.tensor([0])))
+    assert alone.item() == pytest.approx(base.item(), rel=1e-6)
+    with pytest.raises(ValueError, match='instance bank'):
+        asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, instance_weight=1.0)

@@ -274,6 +274,46 @@ def test_warm_start_projection_recovers_a_linear_gallery():
     assert float((q * g).sum(1).min()) > 0.98
 
 
+def test_reverse_warm_start_carries_the_students_ranking_into_the_gallery_space():
+    """'reverse' regresses the student's descriptor from the gallery's: when the gallery is a
+    rotation of the student's space, q.g of the warm-started network ranks every database
+    image exactly as the student's own s.s does, while q itself differs from s."""
+    from vpr_ros.models import create_model
+    torch.manual_seed(0)
+    model = create_model('efficientnet_lite0_query', pretrained=False, dim=16,
+                         input_size=(32, 32)).eval()
+    rng = np.random.default_rng(1)
+    imgs = rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        s = model(asym.to_tensor(imgs, model.mean, model.std)).double()
+    rot = torch.linalg.qr(torch.randn(16, 16, dtype=torch.float64))[0]
+    g = (s @ rot).float().numpy()
+    data = asym.TrainData([''] * 80, np.arange(80) // 4, imgs, g)
+    info = asym.warm_start_projection(model, data, max_images=80, ridge=1e-9, mode='reverse')
+    assert info['mode'] == 'reverse' and info['images'] == 80
+    with torch.no_grad():
+        q = model(asym.to_tensor(imgs, model.mean, model.std)).double()
+    own = (s[:40] @ s[40:].T).numpy()
+    asym_scores = (q[:40] @ torch.from_numpy(g[40:]).double().T).numpy()
+    np.testing.assert_array_equal(own.argsort(1), asym_scores.argsort(1))
+    assert float((q - s).abs().max()) > 0.1
+    with pytest.raises(ValueError, match='warm start mode'):
+        asym.warm_start_projection(model, data, mode='sideways')
+
+
+def test_reverse_place_warm_start_targets_the_place_mean():
+    """'reverse_place' fits the map from the gallery to each place's mean student descriptor:
+    every image of a place then gets (nearly) the same prediction R g."""
+    from vpr_ros.training.query_init import _place_means
+    desc = torch.nn.functional.normalize(torch.randn(12, 8, dtype=torch.float64), dim=-1)
+    labels = np.repeat([5, 9, 7], 4)
+    means = _place_means(desc, labels)
+    for p in range(3):
+        rows = slice(4 * p, 4 * p + 4)
+        ref = torch.nn.functional.normalize(desc[rows].sum(0), dim=0)
+        assert torch.allclose(means[rows], ref.expand(4, -1))
+
+
 def test_on_epoch_callback_and_a_given_warm_start(setup):
     """on_epoch runs once per epoch on the eval-mode model; a given warm start is kept as is
     (not run again) and recorded in the history."""

@@ -59,9 +59,12 @@ class AsymTrainConfig:
     cross_weight: float = 0.0                       # in-batch query->gallery MS term
     align_weight: float = 0.0                       # 1 - cos(q, gallery of the same image)
     self_weight: float = 0.0                        # in-batch query->query MS term
+    instance_weight: float = 0.0                    # softmax over all training gallery images
     gallery_whiten: int = 0                         # ours in a K-d PCA-whitened space; 0 = off
     augment: bool = True                            # photometric + crop jitter of queries
     warm_start: int = 2048                          # images for the least-squares projection
+    warm_start_mode: str = 'forward'                # forward | reverse | reverse_place
+    warm_start_ridge: float = 1e-3                  # its ridge, relative to the images
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids
     place_yaw_bins: int = 0                         # split grid cells by heading
     baselines: str = 'symmetric,csd'                # '' or any of symmetric,csd,d2vpr
@@ -135,7 +138,8 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
         raise ValueError(f'unknown method {method!r}')
     model = model if model is not None else make_query_model(cfg, g_all.shape[1])
     if warm is None:
-        warm = warm_start_projection(model, data, cfg.warm_start, seed=cfg.seed) \
+        warm = warm_start_projection(model, data, cfg.warm_start, cfg.warm_start_ridge,
+                                     cfg.seed, cfg.warm_start_mode) \
             if method in ('asym', 'csd') else {}
     # channels_last: ~1.6x faster convolution training on CPU (measured, efficientnet_lite0)
     model.to(memory_format=torch.channels_last).train()
@@ -149,6 +153,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     total = max(1, cfg.epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=cfg.lr_min)
     labels_t = torch.from_numpy(data.labels)
+    inst_rows = bank.rows_of(data.labels) if method == 'asym' and cfg.instance_weight else None
     hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'centroid_weight': cw,
             'lr': cfg.lr, 'lr_min': cfg.lr_min,
             'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
@@ -168,7 +173,9 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
                                  bank.variances, cfg.tau, gamma, cfg.negatives, cw,
-                                 cfg.cross_weight, cfg.align_weight, cfg.self_weight)
+                                 cfg.cross_weight, cfg.align_weight, cfg.self_weight,
+                                 cfg.instance_weight, None if inst_rows is None else
+                                 (g_all, inst_rows, torch.from_numpy(np.asarray(idx))))
             elif method == 'distill':
                 loss = F.mse_loss(q, g_all[idx])
             elif method == 'csd':

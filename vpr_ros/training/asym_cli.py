@@ -119,6 +119,12 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     from vpr_ros.training.memory_bank import MemoryBank
     from vpr_ros.training.places import place_subset
     from vpr_ros.training.whitening import fold, whitened_projection
+    if cfg.warm_start_mode != 'forward' and (not cfg.start_from_student
+                                             or cfg.gallery_whiten):
+        raise SystemExit(f'vpr-ros train asym: --warm-start-mode {cfg.warm_start_mode} maps '
+                         "a trained student's descriptors into the gallery's space; it needs "
+                         '--start-from-student true and the raw gallery space '
+                         '(no --gallery-whiten)')
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -311,7 +317,8 @@ def _shared_warm_start(model, data, cfg: AsymTrainConfig, done: dict) -> dict:
         state, info = done[id(data)]
         proj.load_state_dict(state)
         return info
-    info = warm_start_projection(model, data, cfg.warm_start, seed=cfg.seed)
+    info = warm_start_projection(model, data, cfg.warm_start, cfg.warm_start_ridge, cfg.seed,
+                                 cfg.warm_start_mode)
     if proj is not None:
         done[id(data)] = ({k: v.clone() for k, v in proj.state_dict().items()}, info)
     return info

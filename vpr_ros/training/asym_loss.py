@@ -29,12 +29,18 @@ q's similarities (a q nearly orthogonal to g can still rank its place first amon
 this one asks q to be the gallery's descriptor of the image, which is what a map of unseen
 places, and a large map, needs.
 
+``instance_weight > 0`` adds a term not in the paper, the map search itself: a softmax of q over
+the gallery embeddings of every training image (an instance bank, no k-NN), whose positives are
+the other images of q's place (its own image left out, as a map never holds the query) and whose
+negatives are all images of other places. The centroid terms rank q against place averages; a
+map holds single images, and a large one many near look-alikes.
+
 Negatives: ``'bank'`` uses every other place in the memory bank (the default; P x D matmul,
 cheap for thousands of places), ``'batch'`` only the other places present in the batch.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -81,8 +87,12 @@ def asym_loss(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, centroids: t
               variances: torch.Tensor, tau: float = 0.05, gamma: float = 15.0,
               negatives: str = 'bank', centroid_weight: float = 0.0,
               cross_weight: float = 0.0, align_weight: float = 0.0,
-              self_weight: float = 0.0) -> torch.Tensor:
-    """Mean AsymVPR loss of a batch (see the module docstring)."""
+              self_weight: float = 0.0, instance_weight: float = 0.0,
+              instances: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
+              ) -> torch.Tensor:
+    """Mean AsymVPR loss of a batch (see the module docstring); ``instances`` is
+    (gallery embeddings (N, D), their bank rows (N,), the batch's own indices (B,)) for the
+    instance term."""
     cen, own = centroid_logits(q, rows, centroids, variances, tau, gamma, negatives)
     target = torch.zeros(len(q), dtype=torch.long, device=q.device)
     loss = F.cross_entropy(_with_positive(q, g, tau, cen, own), target)
@@ -94,4 +104,25 @@ def asym_loss(q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, centroids: t
         loss = loss + self_weight * multi_similarity_loss(q, rows)
     if align_weight:
         loss = loss + align_weight * (1.0 - F.cosine_similarity(q, g, dim=1)).mean()
+    if instance_weight:
+        if instances is None:
+            raise ValueError('instance_weight needs the instance bank (instances=...)')
+        loss = loss + instance_weight * instance_loss(q, rows, *instances, tau=tau)
     return loss
+
+
+def instance_loss(q: torch.Tensor, rows: torch.Tensor, inst: torch.Tensor,
+                  inst_rows: torch.Tensor, own: torch.Tensor, tau: float = 0.05
+                  ) -> torch.Tensor:
+    """Multi-positive softmax of q (B, D) over gallery instances ``inst`` (N, D): positives
+    the instances of q's place (bank row ``rows``) but q's own image (instance ``own``)."""
+    logits = q @ inst.T / tau
+    same = inst_rows[None, :] == rows[:, None]
+    self_col = torch.zeros_like(same)
+    self_col[torch.arange(len(q)), own] = True
+    logits = logits.masked_fill(self_col, float('-inf'))
+    pos = logits.masked_fill(~same | self_col, float('-inf'))
+    has_pos = (same & ~self_col).any(dim=1)
+    if not bool(has_pos.any()):
+        return q.sum() * 0.0
+    return (torch.logsumexp(logits, 1) - torch.logsumexp(pos, 1))[has_pos].mean()

@@ -64,15 +64,34 @@ def matching_tensors(src: Dict[str, torch.Tensor], dst: Dict[str, torch.Tensor]
     return max(same(src), same(from_multiscale_state(src)), key=len)
 
 
+WARM_START_MODES = ('forward', 'reverse', 'reverse_place')
+
+
 @torch.no_grad()
 def warm_start_projection(model, data: 'TrainData', max_images: int = 2048,
-                          ridge: float = 1e-3, seed: int = 0) -> Dict[str, float]:
-    """Set the query network's linear projection to the ridge least-squares map from its
-    pooled features to the frozen gallery features of the same images (a compatible start:
-    the contrastive loss then refines a map that already points into the gallery's space).
+                          ridge: float = 1e-3, seed: int = 0, mode: str = 'forward'
+                          ) -> Dict[str, float]:
+    """Set the query network's linear projection to a ridge least-squares map into the frozen
+    gallery's space (a compatible start: the contrastive loss then refines a map that already
+    points into the gallery's space).
 
-    Returns {'images', 'cos_before', 'cos_after', 'seconds'} (mean cosine q.g on those images).
+    ``mode``:
+
+    - ``'forward'``: regress the gallery descriptor g of an image from the network's pooled
+      features f of the same image (q = W f + b: the expected gallery descriptor).
+    - ``'reverse'``: for a network that already ranks places well in its own space (a trained
+      student, descriptor s), regress s from g instead (s ~ R g) and search with q = R^T s:
+      then q.g_db = s.(R g_db), the student's own score against the map model's prediction of
+      the student's descriptor of each map image, so the student's ranking carries over into
+      the gallery's space (the per-query scale of s and the fit's bias do not change a ranking).
+    - ``'reverse_place'``: the same with the target s replaced by the mean student descriptor
+      of the image's place (over the fit images), what a query in any condition is close to.
+
+    Returns {'images', 'mode', 'cos_before', 'cos_after', 'seconds'} (mean cosine q.g on
+    those images).
     """
+    if mode not in WARM_START_MODES:
+        raise ValueError(f'warm start mode must be one of {WARM_START_MODES}, got {mode!r}')
     proj = getattr(model, 'projection', None)
     if not isinstance(proj, torch.nn.Linear) or max_images <= 0:
         return {}
@@ -88,15 +107,37 @@ def warm_start_projection(model, data: 'TrainData', max_images: int = 2048,
         before.append(F.normalize(proj(f), dim=-1))
     f = torch.cat(feats).double()
     g = torch.from_numpy(np.ascontiguousarray(data.gallery[idx])).double()
-    mu_f, mu_g = f.mean(0), g.mean(0)
-    fc = f - mu_f
-    a = fc.T @ fc + ridge * len(f) * torch.eye(f.shape[1], dtype=f.dtype)
-    w = torch.linalg.solve(a, fc.T @ (g - mu_g))            # (C, D)
-    proj.weight.copy_(w.T.to(proj.weight.dtype))
-    proj.bias.copy_((mu_g - mu_f @ w).to(proj.bias.dtype))
+    if mode == 'forward':
+        w = _ridge(f, g, ridge)                              # (C, D): g ~ f w
+        proj.weight.copy_(w.T.to(proj.weight.dtype))
+        proj.bias.copy_((g.mean(0) - f.mean(0) @ w).to(proj.bias.dtype))
+    else:
+        own = torch.cat(before).double()
+        if own.shape[1] != g.shape[1]:
+            raise ValueError(f'warm start {mode!r} needs a network whose descriptor has the '
+                             f"gallery's width {g.shape[1]}, not {own.shape[1]}")
+        target = own if mode == 'reverse' else _place_means(own, data.labels[idx])
+        m = _ridge(g, target, ridge)                         # (D, D): s ~ g m, so q = m s
+        proj.weight.copy_((m @ proj.weight.double()).to(proj.weight.dtype))
+        proj.bias.copy_((m @ proj.bias.double()).to(proj.bias.dtype))
     after = F.normalize(proj(torch.cat(feats)), dim=-1)
     gf = g.float()
     model.train(was_training)
-    return {'images': int(len(idx)), 'seconds': time.perf_counter() - t0,
+    return {'images': int(len(idx)), 'mode': mode, 'seconds': time.perf_counter() - t0,
             'cos_before': float((torch.cat(before) * gf).sum(1).mean()),
             'cos_after': float((after * gf).sum(1).mean())}
+
+
+def _ridge(x: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
+    """(Dx, Dy) ridge least-squares w of centred y ~ centred x w (ridge relative to n)."""
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    a = xc.T @ xc + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
+    return torch.linalg.solve(a, xc.T @ yc)
+
+
+def _place_means(desc: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    """Each row replaced by the unit mean of the rows of its place."""
+    inv = torch.from_numpy(np.unique(labels, return_inverse=True)[1].reshape(-1))
+    sums = torch.zeros(int(inv.max()) + 1, desc.shape[1], dtype=desc.dtype)
+    sums.index_add_(0, inv, desc)
+    return F.normalize(sums, dim=-1)[inv]
