@@ -265,6 +265,8 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     warm = json.loads((tmp_path / 'out3' / 'report.json').read_text()
                       )['train']['ours_asym']['warm_start']
     assert warm['mode'] == 'reverse_place' and warm['images'] > 0
+    md = (tmp_path / 'out3' / 'report.md').read_text()
+    assert 'reverse_place least-squares warm start' in md
 
 
 def _evaluate_asym(*flags):

@@ -107,6 +107,10 @@ def markdown(rep: Dict) -> str:
                  if cfg.get('self_weight') else '')
               + (f', alignment term weight {cfg["align_weight"]}'
                  if cfg.get('align_weight') else '')
+              + (f', instance-bank term weight {cfg["instance_weight"]}'
+                 if cfg.get('instance_weight') else '')
+              + (f', {cfg["warm_start_mode"]} least-squares warm start'
+                 if cfg.get('warm_start_mode', 'forward') != 'forward' else '')
               + (f', ours trained against the gallery features PCA-whitened to '
                  f'{cfg["gallery_whiten"]} dimensions (folded back into the map\'s width)'
                  if cfg.get('gallery_whiten') else '') + '.', '']
