@@ -106,6 +106,14 @@ def test_report_compares_all_systems(run_dir):
     assert {'ours_asym', 'csd_asym', 'untrained_asym'} <= set(comp)
     assert not {'gallery_symmetric', 'symmetric_student'} & set(comp)
     assert all(-1.0 <= v <= 1.0 for v in comp.values()) and 'Compatibility:' in md
+    # ours against every other system on the same 48 queries, consistent with the recalls
+    pair = rep['paired_r1']['symmetric_student']
+    assert 'ours_asym' not in rep['paired_r1'] and 'csd_asym' in rep['paired_r1']
+    assert pair['queries'] == 48 and pair['ci_low'] <= pair['diff'] <= pair['ci_high']
+    assert pair['diff'] == pytest.approx(rep['recall']['ours_asym']['all']['R@1']
+                                         - rep['recall']['symmetric_student']['all']['R@1'])
+    assert pair['only_a'] - pair['only_b'] == pytest.approx(48 * pair['diff'] / 100)
+    assert '| ours minus | points | 95% CI |' in md
 
 
 def test_d2vpr_row_beside_ours(run_dir):

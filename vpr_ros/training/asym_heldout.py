@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from vpr_ros.evaluation.paired import paired_against
 from vpr_ros.training import evaluate_asym as ev
 
 GalleryFeatures = Callable[[Sequence[str]], np.ndarray]  # image paths -> gallery descriptors
@@ -112,7 +113,8 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
                      distractors: Optional[Distractors] = None,
                      fractions: Sequence[float] = (0.0, 0.1, 0.3, 1.0), seed: int = 0) -> dict:
     """Report entries ``recall`` (pooled: each query against its own split's DB),
-    ``recall_by_split`` (several splits), ``eval`` and, with distractors, ``db_growth``."""
+    ``recall_by_split`` (several splits), ``eval``, ``paired_r1`` (ours against every other
+    system on the same queries) and, with distractors, ``db_growth``."""
     splits = [ev.read_split(f) for f in folders]
     per_split = [split_systems(gallery_features, trained, untrained, sp) for sp in splits]
     hits = ev.split_hits(per_split, splits, radius_m)
@@ -122,6 +124,8 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
                     'db_images': sum(len(sp.db_paths) for sp in splits),
                     'queries': sum(len(sp.q_paths) for sp in splits), 'radius_m': radius_m}}
     out['compatibility'] = compatibility(per_split)
+    out['paired_r1'] = paired_against({k: np.concatenate(h)[:, 0] for k, h in hits.items()},
+                                      'ours_asym', seed=seed)
     if len(splits) > 1:
         out['recall_by_split'] = {str(f): {k: ev.summarize(h[i], sp.q_conditions)
                                            for k, h in hits.items()}

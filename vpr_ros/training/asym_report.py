@@ -8,6 +8,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from vpr_ros.evaluation.paired import clearly_above, describe
+
 LABELS = {
     'gallery_symmetric': 'gallery -> gallery (symmetric upper bound)',
     'ours_asym': 'ours: query net -> gallery DB',
@@ -43,6 +45,17 @@ def label(tag: str) -> str:
     return LABELS.get(tag, tag)
 
 
+def _paired_lines(paired: Dict) -> List[str]:
+    if not paired:
+        return []
+    return ['Ours against each system on the same queries: R@1 difference (paired bootstrap '
+            'over queries), McNemar\'s exact p, and the queries only ours / only the other '
+            'got right.', '', '| ours minus | points | 95% CI | p | only ours | only other |',
+            '|---|---|---|---|---|---|'] + [
+        f'| {label(k)} | {d["diff"]:+.1f} | {d["ci_low"]:+.1f} to {d["ci_high"]:+.1f} | '
+        f'{d["p"]:.2g} | {d["only_a"]} | {d["only_b"]} |' for k, d in paired.items()] + ['']
+
+
 def _growth_source(rep: Dict) -> str:
     return rep.get('db_growth_source') or 'the training images'
 
@@ -71,8 +84,11 @@ def floors(rep: Dict) -> List[Dict]:
                     'ok': a >= 0.9 * g})
     if 'ours_asym' in rec and 'symmetric_student' in rec:
         a, s = rec['ours_asym']['all']['R@1'], rec['symmetric_student']['all']['R@1']
-        out.append({'floor': 'asym R@1 clearly above the symmetric student',
-                    'measured': f'{a:.1f} vs {s:.1f}', 'ok': a > s + 2.0})
+        pair = rep.get('paired_r1', {}).get('symmetric_student')
+        out.append({'floor': 'asym R@1 clearly above the symmetric student (>= 2 points, '
+                             'paired 95% CI above 0)',
+                    'measured': f'{a:.1f} vs {s:.1f}' + (f': {describe(pair)}' if pair else ''),
+                    'ok': clearly_above(pair) if pair else a >= s + 2.0})
     tr, tm = rep.get('train', {}), rep.get('timing', {})
     if 'ours_asym' in tr and 'csd_asym' in tr:
         o = tm['ours_precompute_s'] + tr['ours_asym']['median_iter_seconds']
@@ -139,6 +155,7 @@ def markdown(rep: Dict) -> str:
                          + ' | '.join(f'{r[c]["R@1"]:.1f}' for c in conds) + ' |')
         lines.append('')
     lines += _by_split_lines(rep.get('recall_by_split', {}))
+    lines += _paired_lines(rep.get('paired_r1', {}))
     if rep.get('compatibility'):
         lines += ['Compatibility: mean cosine of each query network\'s descriptor of a held-out '
                   'query to the gallery\'s descriptor of the same image: '
