@@ -165,14 +165,14 @@ def test_checkpoint_compatibility_and_refusal(run_dir):
 def test_several_training_datasets_keep_their_places(run_dir):
     """--data a,b: one training set whose places stay apart, each dataset's gallery features
     from its own cache entry (the run above already cached this town's)."""
-    from vpr_ros.training import asym_cli
+    from vpr_ros.training import asym_inputs
     from vpr_ros.training.asym import AsymTrainConfig
     from vpr_ros.models.runtime import build_torch_model
     train = str(run_dir.parent / 'train')
     cfg = AsymTrainConfig(gallery_model='efficientnet_lite0_gem', gallery_input_size=(64, 64),
                           data=f'{train},{train}', progress=False)
     gallery = build_torch_model(model=cfg.gallery_model, input_size=(64, 64))[0]
-    rows, feats, meta = asym_cli.training_rows(cfg, gallery, str(run_dir / 'cache'))
+    rows, feats, meta = asym_inputs.training_rows(cfg, gallery, str(run_dir / 'cache'))
     assert meta['cached'] and meta['num_images'] == 64 == len(rows.paths) == len(feats)
     assert sorted(set(rows.places.tolist())) == list(range(16))   # 8 + 8 places, not 8
     assert np.array_equal(rows.places[32:], rows.places[:32] + 8)

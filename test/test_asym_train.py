@@ -347,7 +347,7 @@ def test_on_epoch_callback_and_a_given_warm_start(setup):
 
 def test_shared_warm_start_is_computed_once_and_copied():
     from vpr_ros.models import create_model
-    from vpr_ros.training.asym_cli import _shared_warm_start
+    from vpr_ros.training.asym_inputs import shared_warm_start
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
     data = asym.TrainData([''] * 32, np.arange(32) // 4, imgs,
@@ -356,8 +356,8 @@ def test_shared_warm_start_is_computed_once_and_copied():
     done = {}
     a, b = (create_model('efficientnet_lite0_query', pretrained=False, dim=16,
                          input_size=(32, 32)) for _ in range(2))
-    info_a = _shared_warm_start(a, data, cfg, done)
-    info_b = _shared_warm_start(b, data, cfg, done)
+    info_a = shared_warm_start(a, data, cfg, done)
+    info_b = shared_warm_start(b, data, cfg, done)
     assert info_a is info_b and len(done) == 1
     assert torch.equal(a.projection.weight, b.projection.weight)
     assert torch.equal(a.projection.bias, b.projection.bias)

@@ -103,7 +103,7 @@ def load_run(run_dir: Path, systems: str = ''):
 def evaluate_run(cfg: AsymEvalConfig) -> dict:
     """Evaluate the run's checkpoints on ``cfg.eval`` and write the report; returns it."""
     import torch
-    from vpr_ros.training import asym_cli
+    from vpr_ros.training import asym_inputs
     from vpr_ros.training.asym_heldout import (
         cached_features_fn, evaluate_heldout, parse_fractions, read_distractors)
     from vpr_ros.training.asym_report import write_report
@@ -115,13 +115,13 @@ def evaluate_run(cfg: AsymEvalConfig) -> dict:
     tcfg = dataclasses.replace(tcfg, gallery_backend=cfg.gallery_backend, threads=cfg.threads,
                                progress=cfg.progress)
     cache = cfg.cache_dir or tcfg.cache_dir or str(run_dir / 'cache')
-    gallery = asym_cli.load_gallery_model(tcfg)
+    gallery = asym_inputs.load_gallery_model(tcfg)
     train_paths, train_feats = (), None
     if cfg.distractors.strip() == 'train':  # per-dataset cache entries, as the run wrote them
         if not tcfg.data.strip():
             raise SystemExit("vpr-ros evaluate-asym: --distractors train, but the run's "
                              'checkpoints name no training data')
-        rows, train_feats, _ = asym_cli.training_rows(tcfg, gallery, cache)
+        rows, train_feats, _ = asym_inputs.training_rows(tcfg, gallery, cache)
         train_paths = rows.paths
     distractors = read_distractors(cfg.distractors, train_paths, train_feats)
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
