@@ -375,3 +375,15 @@ def test_precompute_growth_tiles_the_gallery_into_new_places():
     assert rows[1]['knn_anchors_MB'] == pytest.approx(3 * rows[0]['knn_anchors_MB'])
     assert all(r['ours_loss_ms'] > 0 and r['csd_loss_ms'] > 0 and r['knn_s'] > 0
                for r in rows)
+
+
+def test_run_config_gives_the_student_its_own_epochs():
+    from vpr_ros.training.asym import AsymTrainConfig
+    from vpr_ros.training.asym_inputs import run_config
+    cfg = AsymTrainConfig(epochs=4, student_epochs=9, lr=1e-3, lr_min=1e-4,
+                          from_student_lr_scale=2.0)
+    assert run_config(cfg, 'symmetric', None).epochs == 9
+    ours = run_config(cfg, 'asym', 'symmetric_student')
+    assert (ours.epochs, ours.lr, ours.lr_min) == (4, 2e-3, 2e-4)
+    assert run_config(cfg, 'csd', 'symmetric_student').epochs == 4
+    assert run_config(AsymTrainConfig(epochs=4), 'symmetric', None).epochs == 4

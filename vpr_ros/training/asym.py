@@ -46,6 +46,7 @@ class AsymTrainConfig:
     out: str = 'runs/asym'
     cache_dir: str = ''                             # gallery feature cache; '' = <out>/cache
     epochs: int = 6
+    student_epochs: int = 0                         # the symmetric student's; 0 = epochs
     batch_size: int = 64
     images_per_place: int = 4                       # K of the P x K place-balanced batches
     lr: float = 5e-4

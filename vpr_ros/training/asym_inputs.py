@@ -78,10 +78,14 @@ def whitened_data(cfg: AsymTrainConfig, data):
 
 
 def run_config(cfg: AsymTrainConfig, method: str, start) -> AsymTrainConfig:
-    """``cfg`` of one training run: ours (and its ablations) fine-tuning a student train at
-    ``from_student_lr_scale`` times lr and lr_min. Measured at 72x96 from a 12-epoch student:
-    2x gave ours +0.8 to +1.8 R@1 over 1x on three runs (README), 0.3x lost 4.8. The student,
-    CSD and ours from the pretrained weights keep lr."""
+    """``cfg`` of one training run. The symmetric student trains ``student_epochs`` when set
+    (so a student can get the whole budget of ours' two stages). Ours (and its ablations)
+    fine-tuning a student train at ``from_student_lr_scale`` times lr and lr_min. Measured at
+    72x96 from a 12-epoch student: 2x gave ours +0.8 to +1.8 R@1 over 1x on three runs
+    (README), 0.3x lost 4.8. CSD and ours from the pretrained weights keep lr."""
+    if method == 'symmetric':
+        return dataclasses.replace(cfg, epochs=cfg.student_epochs) if cfg.student_epochs > 0 \
+            else cfg
     if method != 'asym' or not start or cfg.from_student_lr_scale == 1.0:
         return cfg
     k = cfg.from_student_lr_scale

@@ -113,7 +113,9 @@ def markdown(rep: Dict) -> str:
     lines += [f'gallery `{cfg.get("gallery_model")}` (frozen), query `{cfg.get("query_model")}` '
               f'at {cfg.get("input_size")}; train data `{cfg.get("data")}` '
               f'({rep.get("num_train_places")} places, {rep.get("num_train_images")} images); '
-              f'{cfg.get("epochs")} epochs, batch {cfg.get("batch_size")}, tau {cfg.get("tau")}, '
+              f'{cfg.get("epochs")} epochs'
+              + (f' (the student {cfg["student_epochs"]})' if cfg.get('student_epochs') else '')
+              + f', batch {cfg.get("batch_size")}, tau {cfg.get("tau")}, '
               f'gamma {cfg.get("gamma")}, negatives = {cfg.get("negatives")}'
               + (f', centroid term weight {cfg["centroid_weight"]}'
                  if cfg.get('centroid_weight') else '')
