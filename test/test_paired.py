@@ -80,3 +80,29 @@ def test_floor_needs_the_interval_above_zero_and_report_shows_it():
     assert '| ours minus | points | 95% CI |' in md and '| +3.0 |' in md
     # without per-query hits (an old report) the floor falls back to the 2-point margin
     assert [f for f in floors({'recall': rec}) if 'student' in f['floor']][0]['ok']
+
+
+def test_place_bootstrap_widens_the_interval_of_correlated_queries():
+    # 40 places x 4 conditions, hits shared within a place: 4 copies of one draw each
+    rng = np.random.default_rng(2)
+    a, b = np.repeat(rng.random(40) < 0.7, 4), np.repeat(rng.random(40) < 0.7, 4)
+    place = np.repeat(np.arange(40), 4)
+    by_query = paired_difference(a, b, n_boot=4000)
+    by_place = paired_difference(a, b, n_boot=4000, groups=place)
+    assert by_place['diff'] == by_query['diff'] and by_place['p'] == by_query['p']
+    assert (by_place['resampled'], by_place['groups'], by_query['resampled']) == \
+        ('places', 40, 'queries')
+    wq, wp = (d['ci_high'] - d['ci_low'] for d in (by_query, by_place))
+    assert wp == pytest.approx(2 * wq, rel=0.25)  # sqrt(4) wider: 40 draws, not 160
+    with pytest.raises(ValueError, match='one group per query'):
+        paired_difference(a, b, groups=place[:-1])
+
+
+def test_nearest_place_in_chunks():
+    from vpr_ros.evaluation.paired import nearest_place
+    db = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    q = np.array([[1.0, 1.0], [9.0, -2.0], [-1.0, 8.0], [6.0, 0.0]])
+    assert nearest_place(q, db).tolist() == [0, 1, 2, 1]
+    many = np.tile(q, (300_000, 1))  # more rows than one distance block
+    assert nearest_place(many, db).tolist() == [0, 1, 2, 1] * 300_000
+    assert nearest_place(np.zeros((0, 2)), db).size == 0

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from vpr_ros.evaluation.paired import paired_against
+from vpr_ros.evaluation.paired import nearest_place, paired_against
 from vpr_ros.training import evaluate_asym as ev
 
 GalleryFeatures = Callable[[Sequence[str]], np.ndarray]  # image paths -> gallery descriptors
@@ -124,8 +124,12 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
                     'db_images': sum(len(sp.db_paths) for sp in splits),
                     'queries': sum(len(sp.q_paths) for sp in splits), 'radius_m': radius_m}}
     out['compatibility'] = compatibility(per_split)
+    places, offset = [], 0  # each query's place: its nearest DB image, apart per split
+    for sp in splits:
+        places.append(offset + nearest_place(sp.q_xy, sp.db_xy))
+        offset += len(sp.db_xy)
     out['paired_r1'] = paired_against({k: np.concatenate(h)[:, 0] for k, h in hits.items()},
-                                      'ours_asym', seed=seed)
+                                      'ours_asym', seed=seed, groups=np.concatenate(places))
     if len(splits) > 1:
         out['recall_by_split'] = {str(f): {k: ev.summarize(h[i], sp.q_conditions)
                                            for k, h in hits.items()}

@@ -48,8 +48,9 @@ def label(tag: str) -> str:
 def _paired_lines(paired: Dict) -> List[str]:
     if not paired:
         return []
+    unit = next(iter(paired.values())).get('resampled', 'queries')
     return ['Ours against each system on the same queries: R@1 difference (paired bootstrap '
-            'over queries), McNemar\'s exact p, and the queries only ours / only the other '
+            f'over {unit}), McNemar\'s exact p, and the queries only ours / only the other '
             'got right.', '', '| ours minus | points | 95% CI | p | only ours | only other |',
             '|---|---|---|---|---|---|'] + [
         f'| {label(k)} | {d["diff"]:+.1f} | {d["ci_low"]:+.1f} to {d["ci_high"]:+.1f} | '
