@@ -287,13 +287,35 @@ def _evaluate_asym(*flags):
 def test_growth_rows_include_the_student_on_its_own_descriptors(run_dir):
     rep = json.loads((run_dir / 'report.json').read_text())
     growth = rep['db_growth']
-    assert set(growth) == {'gallery_symmetric', 'ours_asym', 'csd_asym', 'symmetric_student'}
-    assert rep['db_growth_source'] == 'the 32 training images'
-    for rows in growth.values():  # 6 DB images per town, then + 10/30/100% of 32
-        assert [r['db_images'] for r in rows] == [6, 9, 16, 38]
+    plain = {'gallery_symmetric', 'ours_asym', 'csd_asym', 'symmetric_student'}
+    assert set(growth) == plain | {t + '_csls' for t in plain}
+    # one of the 8 training places (4 images) is the hubness reference, kept out of the map
+    assert rep['hubness'] == {'k': 4, 'reference_images': 4}
+    assert rep['db_growth_source'].startswith('the 28 training images (the 4 images of the')
+    for rows in growth.values():  # 6 DB images per town, then + 10/30/100% of 28
+        assert [r['db_images'] for r in rows] == [6, 9, 14, 34]
         assert rows[-1]['R@1'] <= rows[0]['R@1']  # distractors can only take matches away
-    assert 'Map growth: each held-out DB plus the 32 training images' in \
+    assert 'Map growth: each held-out DB plus the 28 training images' in \
         (run_dir / 'report.md').read_text()
+
+
+def test_hubness_rows_beside_the_plain_ones(run_dir):
+    """Every compared system also searched with the map-side hubness correction: its own row,
+    ours against each system again, and the two recall floors with the better search."""
+    rep = json.loads((run_dir / 'report.json').read_text())
+    for tag in ('gallery_symmetric', 'ours_asym', 'csd_asym', 'symmetric_student'):
+        r = rep['recall'][tag + '_csls']['all']
+        assert r['num_queries'] == 48 and 0 <= r['R@1'] <= r['R@10'] <= 100
+    assert 'untrained_asym_csls' not in rep['recall']
+    assert not any(t.endswith('_csls') for t in rep['compatibility'])
+    pair = rep['paired_r1_csls']['symmetric_student_csls']
+    assert pair['diff'] == pytest.approx(rep['recall']['ours_asym_csls']['all']['R@1']
+                                         - rep['recall']['symmetric_student_csls']['all']['R@1'])
+    floors = [f['floor'] for f in rep['floors']]
+    assert sum('better search' in f for f in floors) == 2
+    md = (run_dir / 'report.md').read_text()
+    assert '| ours: query net -> gallery DB + hubness correction (CSLS) |' in md
+    assert 'Ours with the hubness correction against each system' in md
 
 
 def test_evaluate_asym_reproduces_the_run_and_takes_other_distractors(run_dir, tmp_path):
@@ -324,7 +346,8 @@ def test_evaluate_asym_reproduces_the_run_and_takes_other_distractors(run_dir, t
                    '--cache-dir', str(run_dir / 'cache'))
     rep2 = json.loads((out2 / 'report.json').read_text())
     assert set(rep2['recall']) == {'gallery_symmetric', 'untrained_asym', 'ours_asym',
-                                   'symmetric_student'}
+                                   'symmetric_student', 'gallery_symmetric_csls',
+                                   'ours_asym_csls', 'symmetric_student_csls'}
     for tag in ('ours_asym', 'symmetric_student', 'gallery_symmetric'):
         new, old = rep2['db_growth'][tag], train_rep['db_growth'][tag]
         assert [r['db_images'] for r in new] == [r['db_images'] for r in old]

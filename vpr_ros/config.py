@@ -71,6 +71,9 @@ class MatcherConfig:
     output_mode: str = 'pose0'                        # pose0 | initialpose | both
     initialpose_topic: str = 'initialpose'  # AMCL's topic (frame must be its global frame)
     initialpose_min_interval_s: float = 10.0          # rate limit of initialpose events
+    hubness_reference: str = ''  # query network's CSLS reference (.npz of train asym; '' = off)
+    hubness_k: int = 10                               # its neighbours per map entry
+    hubness_candidates: int = 50                      # plain top-N re-scored with the biases
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
 
 

@@ -85,6 +85,8 @@ class AsymTrainConfig:
     eval_radius_m: float = 25.0                     # a DB image within this is a true match
     growth_distractors: str = 'train'               # map growth: train | '' | folder(s)
     growth_fractions: str = '0,0.1,0.3,1'           # shares of the distractors added
+    hubness_k: int = 10                             # CSLS rows (vpr_ros/hubness.py); 0 = off
+    hubness_places: float = 0.1                     # share of training places as its reference
     latency_runs: int = 30
     export_onnx: bool = False
     workers: int = 0                                # image decoding threads (0 = main)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from vpr_ros.training.asym import AsymTrainConfig
 from vpr_ros.training.asym_inputs import (
-    load_gallery_model, load_student, run_config, shared_warm_start, training_rows,
-    whitened_data)
+    hubness_and_distractors, load_gallery_model, load_student, run_config, shared_warm_start,
+    training_rows, whitened_data)
 
 
 def run_comparison(cfg: AsymTrainConfig) -> dict:
@@ -18,7 +18,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     import numpy as np
     import torch
     from vpr_ros.training import asym, csd, evaluate_asym as ev
-    from vpr_ros.training.asym_heldout import parse_fractions, read_distractors
+    from vpr_ros.training.asym_heldout import parse_fractions
     from vpr_ros.training.asym_report import write_report
     from vpr_ros.training.memory_bank import MemoryBank
     from vpr_ros.training.places import place_subset
@@ -38,8 +38,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     rows, feats, gmeta = training_rows(cfg, gallery, cache)
     images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
     data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
-    distractors = read_distractors(cfg.growth_distractors, rows.paths, feats) \
-        if cfg.eval else None
+    hub, distractors = hubness_and_distractors(cfg, rows, feats, cfg.growth_distractors) \
+        if cfg.eval else (None, None)
     fractions = parse_fractions(cfg.growth_fractions)  # a bad value fails before training
     rep = {'config': dataclasses.asdict(cfg), 'gallery_features': {
         k: gmeta[k] for k in ('model', 'input_size', 'dim', 'num_images', 'extract_seconds',
@@ -118,7 +118,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                                        d2_hists[tag], 'distill')
             trained[tag], rep['train'][tag] = model, d2_hists[tag]
     if cfg.eval:
-        rep.update(_evaluate(cfg, gallery, cache, trained, untrained, distractors, fractions))
+        rep.update(_evaluate(cfg, gallery, cache, trained, untrained, distractors, fractions,
+                             hub))
     mult = [int(m) for m in cfg.cost_growth.split(',') if m.strip()]
     if mult:
         from vpr_ros.training.asym_cost import precompute_growth
@@ -126,6 +127,11 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                                                cfg.gamma, cfg.batch_size, cfg.threads,
                                                cfg.seed, cfg.centroid_weight)
     qm = trained['ours_asym']
+    if hub is not None:  # what the matcher needs to search a map with ours the same way
+        from vpr_ros.hubness import save_reference
+        save_reference(out / 'ours_asym.hubness.npz', hub.of('ours_asym', trained),
+                       qm.name, gname, hub.k)
+        rep['hubness_reference'] = str(out / 'ours_asym.hubness.npz')
     nets = {'query': qm, 'gallery': gallery}
     if 'd2vpr' in trained:
         nets['d2vpr'] = trained['d2vpr']
@@ -160,10 +166,11 @@ def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
 
 
 def _evaluate(cfg: AsymTrainConfig, gallery, cache: str, trained: dict, untrained,
-              distractors, fractions) -> dict:
+              distractors, fractions, hub=None) -> dict:
     """Recall of every system on the held-out split(s) of ``cfg.eval`` (pooled, each query
     against its own split's DB; also per split) and the map-growth rows."""
     from vpr_ros.training.asym_heldout import cached_features_fn, evaluate_heldout
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
     return evaluate_heldout(folders, cached_features_fn(gallery, cache, cfg), trained,
-                            untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed)
+                            untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed,
+                            hub)

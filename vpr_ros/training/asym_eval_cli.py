@@ -29,6 +29,8 @@ class AsymEvalConfig:
     cache_dir: str = ''                     # gallery feature cache; '' = the run's
     eval_radius_m: float = 25.0             # a DB image within this is a true match
     gallery_backend: str = 'auto'           # feature extraction: torch|onnxruntime|auto
+    hubness_k: int = 10                     # CSLS rows (vpr_ros/hubness.py); 0 = off
+    hubness_places: float = 0.1             # share of training places as its reference
     threads: int = 2
     seed: int = 0
     progress: bool = True
@@ -116,14 +118,18 @@ def evaluate_run(cfg: AsymEvalConfig) -> dict:
                                progress=cfg.progress)
     cache = cfg.cache_dir or tcfg.cache_dir or str(run_dir / 'cache')
     gallery = asym_inputs.load_gallery_model(tcfg)
-    train_paths, train_feats = (), None
-    if cfg.distractors.strip() == 'train':  # per-dataset cache entries, as the run wrote them
+    hub, distractors = None, None
+    if cfg.distractors.strip() == 'train' or cfg.hubness_k > 0:
         if not tcfg.data.strip():
-            raise SystemExit("vpr-ros evaluate-asym: --distractors train, but the run's "
-                             'checkpoints name no training data')
+            raise SystemExit("vpr-ros evaluate-asym: --distractors train and the hubness rows "
+                             "need the run's training images, but its checkpoints name no "
+                             'training data (use other --distractors and --hubness-k 0)')
+        # per-dataset cache entries, as the run wrote them
         rows, train_feats, _ = asym_inputs.training_rows(tcfg, gallery, cache)
-        train_paths = rows.paths
-    distractors = read_distractors(cfg.distractors, train_paths, train_feats)
+        hub, distractors = asym_inputs.hubness_and_distractors(cfg, rows, train_feats,
+                                                               cfg.distractors)
+    else:
+        distractors = read_distractors(cfg.distractors)
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
     untrained = make_query_model(tcfg, int(gallery.dim), gallery).eval()
     rep = {'config': dataclasses.asdict(tcfg), 'evaluated_run': str(run_dir),
@@ -133,6 +139,7 @@ def evaluate_run(cfg: AsymEvalConfig) -> dict:
         prev = json.loads(old.read_text())
         rep.update({k: prev[k] for k in ('num_train_places', 'num_train_images') if k in prev})
     rep.update(evaluate_heldout(folders, cached_features_fn(gallery, cache, tcfg), trained,
-                                untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed))
+                                untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed,
+                                hub))
     write_report(rep, report_dir(cfg))
     return rep

@@ -14,6 +14,8 @@ import numpy as np
 
 from vpr_ros.evaluation.paired import nearest_place, paired_against
 from vpr_ros.training import evaluate_asym as ev
+from vpr_ros.training.asym_hubness import (
+    CSLS_SUFFIX, HubnessReference, add_csls_systems, base_tag, biased_distractors)
 
 GalleryFeatures = Callable[[Sequence[str]], np.ndarray]  # image paths -> gallery descriptors
 GROWTH_SYSTEMS = ('gallery_symmetric', 'ours_asym', 'csd_asym', 'symmetric_student')
@@ -91,17 +93,23 @@ def split_systems(gallery_features: GalleryFeatures, trained: Dict, untrained,
 
 
 def _growth(per_split, splits, trained, gallery_features, distractors: Distractors,
-            fractions, radius_m, seed) -> Dict[str, List[Dict]]:
+            fractions, radius_m, seed, hubness=None) -> Dict[str, List[Dict]]:
     """Pooled R@1 of each growth system as its databases gain ``distractors``: gallery
-    descriptors of them for the gallery's systems, the student's own for the student."""
+    descriptors of them for the gallery's systems, the student's own for the student (with
+    their hubness biases for the ``_csls`` systems)."""
     gal = distractors.gallery
     if gal is None:
         gal = gallery_features(distractors.paths)
-    out = {}
-    for tag in GROWTH_SYSTEMS:
+    out, own = {}, {}
+    for tag in GROWTH_SYSTEMS + tuple(t + CSLS_SUFFIX for t in GROWTH_SYSTEMS):
         if tag not in per_split[0]:
             continue
-        d = ev.encode_paths(trained[tag], distractors.paths) if is_symmetric(tag) else gal
+        base = base_tag(tag)
+        if is_symmetric(base) and base not in own:
+            own[base] = ev.encode_paths(trained[base], distractors.paths)
+        d = own[base] if is_symmetric(base) else gal
+        if tag != base:
+            d = biased_distractors(tag, d, hubness, trained)
         out[tag] = ev.pool_growth([
             ev.db_growth(s[tag]['query'], s[tag]['db'], sp, d, fractions, radius_m, seed)
             for s, sp in zip(per_split, splits)])
@@ -111,12 +119,15 @@ def _growth(per_split, splits, trained, gallery_features, distractors: Distracto
 def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, trained: Dict,
                      untrained=None, radius_m: float = 25.0,
                      distractors: Optional[Distractors] = None,
-                     fractions: Sequence[float] = (0.0, 0.1, 0.3, 1.0), seed: int = 0) -> dict:
+                     fractions: Sequence[float] = (0.0, 0.1, 0.3, 1.0), seed: int = 0,
+                     hubness: Optional[HubnessReference] = None) -> dict:
     """Report entries ``recall`` (pooled: each query against its own split's DB),
     ``recall_by_split`` (several splits), ``eval``, ``paired_r1`` (ours against every other
-    system on the same queries) and, with distractors, ``db_growth``."""
+    system on the same queries; ``paired_r1_csls`` the same for ours with the hubness
+    correction) and, with distractors, ``db_growth``."""
     splits = [ev.read_split(f) for f in folders]
-    per_split = [split_systems(gallery_features, trained, untrained, sp) for sp in splits]
+    per_split = [add_csls_systems(split_systems(gallery_features, trained, untrained, sp),
+                                  hubness, trained) for sp in splits]
     hits = ev.split_hits(per_split, splits, radius_m)
     conds = [c for sp in splits for c in sp.q_conditions]
     out = {'recall': {k: ev.summarize(np.concatenate(h), conds) for k, h in hits.items()},
@@ -128,15 +139,20 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
     for sp in splits:
         places.append(offset + nearest_place(sp.q_xy, sp.db_xy))
         offset += len(sp.db_xy)
-    out['paired_r1'] = paired_against({k: np.concatenate(h)[:, 0] for k, h in hits.items()},
-                                      'ours_asym', seed=seed, groups=np.concatenate(places))
+    top1 = {k: np.concatenate(h)[:, 0] for k, h in hits.items()}
+    out['paired_r1'] = paired_against(top1, 'ours_asym', seed=seed,
+                                      groups=np.concatenate(places))
+    if hubness is not None:
+        out['hubness'] = hubness.summary()
+        out['paired_r1_csls'] = paired_against(top1, 'ours_asym' + CSLS_SUFFIX, seed=seed,
+                                               groups=np.concatenate(places))
     if len(splits) > 1:
         out['recall_by_split'] = {str(f): {k: ev.summarize(h[i], sp.q_conditions)
                                            for k, h in hits.items()}
                                   for i, (f, sp) in enumerate(zip(folders, splits))}
     if distractors is not None:
         out['db_growth'] = _growth(per_split, splits, trained, gallery_features, distractors,
-                                   fractions, radius_m, seed)
+                                   fractions, radius_m, seed, hubness)
         out['db_growth_source'] = distractors.source
     return out
 
@@ -147,7 +163,7 @@ def compatibility(per_split: Sequence[Dict[str, Dict]]) -> Dict[str, float]:
     space is reproduced, beyond the ranking recall measures."""
     out = {}
     for tag in per_split[0]:
-        if tag == 'gallery_symmetric' or is_symmetric(tag):
+        if tag == 'gallery_symmetric' or is_symmetric(tag) or tag.endswith(CSLS_SUFFIX):
             continue
         cos = [_unit(s[tag]['query']) * _unit(s['gallery_symmetric']['query'])
                for s in per_split]

@@ -106,3 +106,20 @@ def shared_warm_start(model, data, cfg: AsymTrainConfig, done: dict) -> dict:
     if proj is not None:
         done[id(data)] = ({k: v.clone() for k, v in proj.state_dict().items()}, info)
     return info
+
+
+def hubness_and_distractors(cfg, rows, feats, spec: str):
+    """(hubness reference or None, growth distractors or None) of a run: the reference is the
+    training images of ``cfg.hubness_places`` of the training places (``hubness_k`` 0: none),
+    and ``train`` distractors are the other training images (vpr_ros/training/asym_hubness.py).
+    ``cfg`` is an AsymTrainConfig or AsymEvalConfig."""
+    from vpr_ros.training.asym_heldout import read_distractors
+    from vpr_ros.training.asym_hubness import split_reference
+    hub, keep = split_reference(rows.paths, rows.places, feats, cfg.hubness_k,
+                                cfg.hubness_places, cfg.seed)
+    paths = [p for p, k in zip(rows.paths, keep) if k]
+    distractors = read_distractors(spec, paths, feats[keep] if len(feats) else feats)
+    if distractors is not None and hub is not None and spec.strip() == 'train':
+        distractors.source += (f' (the {len(hub.paths)} images of the training places that '
+                               'serve as the hubness reference left out)')
+    return hub, distractors

@@ -8,19 +8,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from vpr_ros.evaluation.paired import clearly_above, describe
-
-LABELS = {
-    'gallery_symmetric': 'gallery -> gallery (symmetric upper bound)',
-    'ours_asym': 'ours: query net -> gallery DB',
-    'ours_gamma0': 'ours without augmentation (gamma=0)',
-    'ours_no_centroid': "ours without the centroid term (the paper's loss)",
-    'symmetric_student': 'query net alone (student -> student DB)',
-    'csd_asym': 'CSD k-NN baseline: query net -> gallery DB',
-    'untrained_asym': 'untrained query net -> gallery DB',
-    'd2vpr_stage1': 'D2-VPR stage 1 (distilled to the gallery) -> gallery DB',
-    'd2vpr': 'D2-VPR stages 1+2 -> gallery DB',
-}
+from vpr_ros.training.asym_floors import floors
+from vpr_ros.training.asym_labels import LABELS, label  # noqa: F401 - re-exported
 
 
 def _jsonable(o):
@@ -35,21 +24,11 @@ def _jsonable(o):
     return o
 
 
-def label(tag: str) -> str:
-    """The report's name of a system (``ours_bankNN``: ours trained on NN% of the places,
-    ``symmetric_bankNN``: the student trained alone on the same places)."""
-    for prefix, name, note in (('ours_bank', 'ours', 'smaller bank'),
-                               ('symmetric_bank', 'query net alone', 'student -> student DB')):
-        if tag.startswith(prefix) and tag[len(prefix):].isdigit():
-            return f'{name} on {tag[len(prefix):]}% of the training places ({note})'
-    return LABELS.get(tag, tag)
-
-
-def _paired_lines(paired: Dict) -> List[str]:
+def _paired_lines(paired: Dict, who: str = 'Ours') -> List[str]:
     if not paired:
         return []
     unit = next(iter(paired.values())).get('resampled', 'queries')
-    return ['Ours against each system on the same queries: R@1 difference (paired bootstrap '
+    return [f'{who} against each system on the same queries: R@1 difference (paired bootstrap '
             f'over {unit}), McNemar\'s exact p, and the queries only ours / only the other '
             'got right.', '', '| ours minus | points | 95% CI | p | only ours | only other |',
             '|---|---|---|---|---|---|'] + [
@@ -72,39 +51,6 @@ def _by_split_lines(by_split: dict) -> list:
         lines.append(f'| {label(k)} | ' + ' | '.join(
             f'{by_split[n][k]["all"]["R@1"]:.1f}' for n in names) + ' |')
     return lines + ['']
-
-
-def floors(rep: Dict) -> List[Dict]:
-    """The issue's acceptance floors, each with the measured values and pass/fail."""
-    out = []
-    rec = rep.get('recall', {})
-    if 'ours_asym' in rec and 'gallery_symmetric' in rec:
-        a, g = rec['ours_asym']['all']['R@1'], rec['gallery_symmetric']['all']['R@1']
-        out.append({'floor': 'asym R@1 >= 90% of gallery R@1',
-                    'measured': f'{a:.1f} vs {g:.1f} ({100 * a / max(g, 1e-9):.0f}%)',
-                    'ok': a >= 0.9 * g})
-    if 'ours_asym' in rec and 'symmetric_student' in rec:
-        a, s = rec['ours_asym']['all']['R@1'], rec['symmetric_student']['all']['R@1']
-        pair = rep.get('paired_r1', {}).get('symmetric_student')
-        out.append({'floor': 'asym R@1 clearly above the symmetric student (>= 2 points, '
-                             'paired 95% CI above 0)',
-                    'measured': f'{a:.1f} vs {s:.1f}' + (f': {describe(pair)}' if pair else ''),
-                    'ok': clearly_above(pair) if pair else a >= s + 2.0})
-    tr, tm = rep.get('train', {}), rep.get('timing', {})
-    if 'ours_asym' in tr and 'csd_asym' in tr:
-        o = tm['ours_precompute_s'] + tr['ours_asym']['median_iter_seconds']
-        c = tm['csd_precompute_s'] + tr['csd_asym']['median_iter_seconds']
-        out.append({'floor': 'precompute + per-iteration cost: ours < CSD',
-                    'measured': f'{o:.4f} s vs {c:.4f} s', 'ok': o < c})
-    m = rep.get('models', {})
-    if 'query' in m and 'gallery' in m:
-        for key, name in (('latency_ms', 'torch'), ('torchscript_latency_ms', 'torchscript'),
-                          ('onnxruntime_latency_ms', 'onnxruntime')):
-            if key in m['query'] and key in m['gallery']:
-                r = m['gallery'][key] / m['query'][key]
-                out.append({'floor': f'query net >= 10x cheaper in CPU latency ({name})',
-                            'measured': f'{r:.1f}x', 'ok': r >= 10.0})
-    return out
 
 
 def markdown(rep: Dict) -> str:
@@ -159,6 +105,14 @@ def markdown(rep: Dict) -> str:
         lines.append('')
     lines += _by_split_lines(rep.get('recall_by_split', {}))
     lines += _paired_lines(rep.get('paired_r1', {}))
+    if rep.get('hubness'):
+        h = rep['hubness']
+        lines += [f'Hubness correction (CSLS, `vpr_ros/hubness.py`): each map entry scored '
+                  f'q.g - bias(g), bias(g) half the mean of its {h["k"]} largest similarities '
+                  f'to the system\'s own query descriptors of {h["reference_images"]} reference '
+                  'images (the training images of places kept out of the growth distractors).',
+                  '']
+    lines += _paired_lines(rep.get('paired_r1_csls', {}), 'Ours with the hubness correction')
     if rep.get('compatibility'):
         lines += ['Compatibility: mean cosine of each query network\'s descriptor of a held-out '
                   'query to the gallery\'s descriptor of the same image: '
@@ -232,8 +186,8 @@ def markdown(rep: Dict) -> str:
 def _lines(plt, path: Path, series: Dict, xlabel: str, ylabel: str, xlog: bool = False):
     """One line per ``series`` entry {label: (xs, ys)}, saved to ``path``."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, (xs, ys) in series.items():
-        ax.plot(list(xs), list(ys), marker='o', label=label)
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker='o', label=name)
     if xlog:
         ax.set_xscale('log')
     ax.set_xlabel(xlabel)

@@ -1,0 +1,142 @@
+"""Map-side hubness correction (CSLS) for searching a map with another network's queries.
+
+A compatible query network reproduces the map model's descriptors only roughly (held-out
+cosine to the gallery's descriptor of the same image 0.1-0.3 for a 72x96 network against a
+336x448 map model), so some map entries sit close to many query descriptors whatever the
+query shows ("hubs") and win searches they should not. Cross-domain similarity local scaling
+(CSLS, Conneau et al., ICLR 2018) scores a query q against map entry g as::
+
+    2 q.g - r_Q(g) - r_G(q)
+
+where r_Q(g) is the mean similarity of g to its k nearest *query-side* descriptors of a
+reference set (images of other places, e.g. the query network's training images) and r_G(q)
+the same for q among the map. r_G(q) is one constant per query and never changes its ranking,
+so the ranking is that of ``q.g - bias(g)`` with ``bias(g) = r_Q(g) / 2``: one number per map
+entry, computed offline once per (map, query network) and independent of the other entries,
+so adding places to a map only adds their own biases.
+
+``with_bias`` folds the bias into the vectors (``[q, 1] . [g, -bias] = q.g - bias``), so any
+inner-product index (faiss IndexFlatIP, the map store's search) applies it exactly.
+Pure numpy + faiss; no ROS.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+DEFAULT_K = 10
+
+
+def hub_bias(map_desc: np.ndarray, reference: np.ndarray, k: int = DEFAULT_K) -> np.ndarray:
+    """(M,) float32 ``bias(g) = mean of the k largest g.r over reference descriptors r / 2``.
+
+    ``map_desc`` (M, D) are the map's descriptors, ``reference`` (R, D) the query network's
+    descriptors of reference images whose places are not in the map (their own true matches
+    would make every entry of their places look like a hub).
+    """
+    import faiss
+    m = np.ascontiguousarray(map_desc, dtype=np.float32)
+    r = np.ascontiguousarray(reference, dtype=np.float32)
+    if m.ndim != 2 or r.ndim != 2 or m.shape[1] != r.shape[1]:
+        raise ValueError(f'hub_bias needs (M, D) map and (R, D) reference descriptors, got '
+                         f'{m.shape} and {r.shape}')
+    if not 1 <= k <= len(r):
+        raise ValueError(f'hubness k must be between 1 and the {len(r)} reference '
+                         f'descriptors, got {k}')
+    if not len(m):
+        return np.zeros(0, dtype=np.float32)
+    index = faiss.IndexFlatIP(r.shape[1])
+    index.add(r)
+    sims, _ = index.search(m, k)
+    return (sims.mean(axis=1) / 2.0).astype(np.float32)
+
+
+def with_bias(query: np.ndarray, map_desc: np.ndarray, bias: np.ndarray
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """(queries (Q, D+1), map (M, D+1)) whose inner products are ``q.g - bias(g)``."""
+    q = np.asarray(query, dtype=np.float32)
+    g = np.asarray(map_desc, dtype=np.float32)
+    b = np.asarray(bias, dtype=np.float32).reshape(-1)
+    if len(b) != len(g):
+        raise ValueError(f'{len(b)} biases for {len(g)} map descriptors')
+    return (np.concatenate([q, np.ones((len(q), 1), np.float32)], axis=1),
+            np.concatenate([g, -b[:, None]], axis=1))
+
+
+def corrected_scores(query: np.ndarray, map_desc: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(Q, M) scores ``q.g - bias(g)`` (the ranking CSLS gives)."""
+    q, g = with_bias(query, map_desc, bias)
+    return q @ g.T
+
+
+def save_reference(path, descriptors: np.ndarray, encoder: str, compatible_with: str,
+                   k: int = DEFAULT_K) -> None:
+    """Write a query network's reference descriptors for the matcher (``.npz``, no pickle):
+    ``encoder`` the query network, ``compatible_with`` the map model whose maps it searches."""
+    import json
+    from pathlib import Path
+    d = np.asarray(descriptors, dtype=np.float32)
+    if d.ndim != 2 or not len(d) or not np.all(np.isfinite(d)):
+        raise ValueError(f'reference descriptors must be a finite (R, D) array, got {d.shape}')
+    meta = {'encoder': encoder, 'compatible_with': compatible_with, 'k': int(k),
+            'num': int(len(d)), 'dim': int(d.shape[1])}
+    path = Path(path)
+    tmp = path.with_name(path.name + '.tmp.npz')
+    np.savez(tmp, descriptors=d.astype(np.float16), meta=np.array(json.dumps(meta)))
+    tmp.replace(path)
+
+
+def load_reference(path) -> Tuple[np.ndarray, dict]:
+    """(float32 (R, D) descriptors, metadata) of ``save_reference``; a clear ValueError for a
+    file that is not one."""
+    import json
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            desc = np.asarray(z['descriptors'], dtype=np.float32)
+            meta = json.loads(str(z['meta']))
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f'{path}: not a vpr_ros hubness reference ({exc})') from None
+    if desc.ndim != 2 or not len(desc) or not np.all(np.isfinite(desc)):
+        raise ValueError(f'{path}: reference descriptors must be a finite (R, D) array, '
+                         f'got {desc.shape}')
+    return desc, meta
+
+
+class HubnessCorrector:
+    """Re-scores a map search: ``q.g - bias(g)`` for the top ``candidates`` of the plain
+    search, the biases of map entries computed on first sight and cached by id (``reset``
+    when the map changes). Used by the matcher node; no ROS."""
+
+    def __init__(self, reference: np.ndarray, k: int = DEFAULT_K, candidates: int = 50):
+        self.reference = np.ascontiguousarray(reference, dtype=np.float32)
+        if not 1 <= k <= len(self.reference):
+            raise ValueError(f'hubness k must be between 1 and the {len(self.reference)} '
+                             f'reference descriptors, got {k}')
+        if candidates < 1:
+            raise ValueError(f'hubness candidates must be >= 1, got {candidates}')
+        self.k, self.candidates = int(k), int(candidates)
+        self._bias: dict = {}
+
+    @property
+    def dim(self) -> int:
+        return int(self.reference.shape[1])
+
+    def reset(self) -> None:
+        self._bias.clear()
+
+    def rescore(self, scores: np.ndarray, ids: np.ndarray, descriptors_of, top_k: int
+                ) -> Tuple[np.ndarray, np.ndarray]:
+        """(corrected scores, ids) of the best ``top_k`` among one query's candidates
+        (``ids`` >= 0 only); ``descriptors_of(ids)`` returns the map's descriptors."""
+        ids = np.asarray(ids, dtype=np.int64)
+        new = np.array([i for i in dict.fromkeys(ids.tolist()) if i not in self._bias],
+                       dtype=np.int64)
+        if new.size:
+            for i, b in zip(new.tolist(), hub_bias(descriptors_of(new), self.reference,
+                                                   self.k).tolist()):
+                self._bias[i] = b
+        corrected = np.asarray(scores, np.float32) - np.array(
+            [self._bias[i] for i in ids.tolist()], np.float32)
+        order = np.argsort(-corrected, kind='stable')[:top_k]
+        return corrected[order], ids[order]
