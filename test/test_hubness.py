@@ -93,3 +93,62 @@ def test_csls_systems_and_biased_distractors():
     np.testing.assert_allclose(d, s['db'], atol=1e-6)
     assert base_tag('ours_asym_csls') == 'ours_asym' and base_tag('ours_asym') == 'ours_asym'
     assert add_csls_systems(systems, None, {}) is systems
+
+
+def test_reference_file_round_trip_and_refusals(tmp_path):
+    from vpr_ros.hubness import HubnessCorrector, load_reference, save_reference
+    ref = _unit(np.random.default_rng(3).standard_normal((12, 5)))
+    save_reference(tmp_path / 'r.npz', ref, 'q_net', 'map_net', k=4)
+    desc, meta = load_reference(tmp_path / 'r.npz')
+    np.testing.assert_allclose(desc, ref, atol=2e-3)                    # stored as float16
+    assert meta == {'encoder': 'q_net', 'compatible_with': 'map_net', 'k': 4, 'num': 12,
+                    'dim': 5}
+    hub = HubnessCorrector.from_file(tmp_path / 'r.npz', k=4, candidates=8)
+    hub.check_map(5, 'map_net')
+    with pytest.raises(ValueError, match="is for 5-d maps of 'map_net'; this map is 5-d from"):
+        hub.check_map(5, 'other_net')
+    with pytest.raises(ValueError, match='this map is 6-d'):
+        hub.check_map(6, 'map_net')
+    (tmp_path / 'bad.npz').write_bytes(b'not a zip')
+    with pytest.raises(ValueError, match='not a vpr_ros hubness reference'):
+        load_reference(tmp_path / 'bad.npz')
+    np.savez(tmp_path / 'nan.npz', descriptors=np.full((2, 3), np.nan), meta=np.array('{}'))
+    with pytest.raises(ValueError, match='finite'):
+        load_reference(tmp_path / 'nan.npz')
+    with pytest.raises(ValueError, match='finite'):
+        save_reference(tmp_path / 'x.npz', np.zeros((0, 3)), 'a', 'b')
+    with pytest.raises(ValueError, match='candidates'):
+        HubnessCorrector(ref, k=2, candidates=0)
+
+
+def test_search_map_rescores_the_stores_candidates_and_caches_biases(tmp_path):
+    """The matcher's search (also the offline evaluation's) on a real map store."""
+    from vpr_ros.hubness import HubnessCorrector, search_map
+    from vpr_ros.mapstore import MapStore, PlaceRecord
+    rng = np.random.default_rng(1)
+    d, n = 32, 6
+    common = np.eye(d, dtype=np.float32)[0]
+    mask = np.r_[0.0, np.ones(d - 1)]
+    places = _unit(rng.standard_normal((n, d)) * mask)
+    db = np.concatenate([_unit((common + 0.01 * rng.standard_normal(d))[None]), places])
+    queries = _unit(0.55 * places + 0.65 * common)
+    reference = _unit(0.55 * _unit(rng.standard_normal((100, d)) * mask) + 0.65 * common)
+    store = MapStore.create(tmp_path / 'map', encoder='g', dim=d, dtype='float32')
+    store.add(db, [PlaceRecord(x=10.0 * i, y=0.0, yaw=0.0) for i in range(len(db))])
+    store.save()
+    hub = HubnessCorrector(reference, k=5, candidates=4)
+    calls = []
+    real = store.descriptors_of
+    store.descriptors_of = lambda ids: calls.append(len(ids)) or real(ids)
+    for i, q in enumerate(queries):
+        s_plain, ids_plain = search_map(store, q, 2)
+        s_hub, ids_hub = search_map(store, q, 2, hub)
+        assert ids_plain[0] == 0 and ids_hub[0] == i + 1 and len(ids_hub) == 2
+        assert s_hub[0] >= s_hub[1]
+        want = q @ db[ids_hub].T - hub_bias(db[ids_hub], reference, 5)
+        np.testing.assert_allclose(s_hub, want, atol=1e-5)
+    assert sum(calls) == len(db)            # each entry's bias computed once, then cached
+    hub.reset()
+    search_map(store, queries[0], 2, hub)
+    assert sum(calls) == len(db) + 4
+    store.close()

@@ -21,7 +21,7 @@ Pure numpy + faiss; no ROS.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -108,7 +108,9 @@ class HubnessCorrector:
     search, the biases of map entries computed on first sight and cached by id (``reset``
     when the map changes). Used by the matcher node; no ROS."""
 
-    def __init__(self, reference: np.ndarray, k: int = DEFAULT_K, candidates: int = 50):
+    def __init__(self, reference: np.ndarray, k: int = DEFAULT_K, candidates: int = 50,
+                 meta: Optional[dict] = None, source: str = ''):
+        self.meta, self.source = dict(meta or {}), source
         self.reference = np.ascontiguousarray(reference, dtype=np.float32)
         if not 1 <= k <= len(self.reference):
             raise ValueError(f'hubness k must be between 1 and the {len(self.reference)} '
@@ -121,6 +123,19 @@ class HubnessCorrector:
     @property
     def dim(self) -> int:
         return int(self.reference.shape[1])
+
+    @classmethod
+    def from_file(cls, path, k: int = DEFAULT_K, candidates: int = 50) -> 'HubnessCorrector':
+        """The corrector of a ``save_reference`` file."""
+        ref, meta = load_reference(path)
+        return cls(ref, k, candidates, meta, str(path))
+
+    def check_map(self, dim: int, encoder: str) -> None:
+        """ValueError unless the reference was made for maps of ``encoder`` of width ``dim``."""
+        want = self.meta.get('compatible_with')
+        if self.dim != dim or (want and want != encoder):
+            raise ValueError(f'hubness reference {self.source!r} is for {self.dim}-d maps of '
+                             f'{want!r}; this map is {dim}-d from {encoder!r}')
 
     def reset(self) -> None:
         self._bias.clear()
@@ -140,3 +155,25 @@ class HubnessCorrector:
             [self._bias[i] for i in ids.tolist()], np.float32)
         order = np.argsort(-corrected, kind='stable')[:top_k]
         return corrected[order], ids[order]
+
+
+def search_map(store, desc: np.ndarray, top_k: int,
+               hubness: Optional[HubnessCorrector] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """(scores, place ids) of one descriptor's best ``top_k`` map entries, as the matcher
+    searches: the map store's search, re-scored with the hubness correction when given (its
+    ``candidates`` best plain results). Only valid ids (>= 0) are returned."""
+    n = max(top_k, hubness.candidates) if hubness is not None else top_k
+    scores, ids = store.search(np.asarray(desc, np.float32)[None], n)
+    valid = ids[0] >= 0
+    ids, scores = ids[0][valid], scores[0][valid]
+    if hubness is not None and ids.size:
+        return hubness.rescore(scores, ids, store.descriptors_of, top_k)
+    return scores[:top_k], ids[:top_k]
+
+
+def hubness_corrector(cfg) -> Optional[HubnessCorrector]:
+    """The corrector of a MatcherConfig (None when ``hubness_reference`` is empty)."""
+    if not cfg.hubness_reference:
+        return None
+    return HubnessCorrector.from_file(cfg.hubness_reference, cfg.hubness_k,
+                                      cfg.hubness_candidates)

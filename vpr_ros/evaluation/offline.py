@@ -17,6 +17,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 
 from vpr_ros.config import MatcherConfig, QueryEncoderConfig
+from vpr_ros.hubness import hubness_corrector, search_map
 from vpr_ros.evaluation import EvalConfig, EvalRun, FrameResult
 
 
@@ -179,8 +180,12 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
     if cfg.vg:  # independent images, not a sequence: the single-frame path of the matcher
         m = dataclasses.replace(m, use_filter=False)
     tracker = LocalizationTracker(m)
+    hubness = hubness_corrector(m)
     store = MapStore.open(cfg.map)
-    info = {'temporal_filter': bool(m.use_filter), 'map_places': store.num_places,
+    if hubness is not None:
+        hubness.check_map(store.dim, store.encoder)
+    info = {'temporal_filter': bool(m.use_filter), 'hubness_reference': m.hubness_reference,
+            'map_places': store.num_places,
             'map_encoder': store.encoder, 'map_version': store.version}
     encoder = load_query_encoder(query_encoder_config(cfg, store.encoder))
     info.update(model=encoder.name, dim=encoder.dim, backend=encoder.backend,
@@ -193,10 +198,8 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
             t0 = time.perf_counter()
             desc = encoder.encode(q.rgb)[0]
             t1 = time.perf_counter()
-            scores, ids = store.search(desc[None], k)
+            scores, ids = search_map(store, desc, k, hubness)
             t2 = time.perf_counter()
-            valid = ids[0] >= 0
-            ids, scores = ids[0][valid], scores[0][valid]
             fr = FrameResult(q.index, q.stamp, q.name, q.condition, q.gt, q.gt_yaw, ids,
                              scores.astype(np.float64))
             if ids.size:

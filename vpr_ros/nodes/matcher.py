@@ -17,6 +17,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_srvs.srv import Trigger
 
 from vpr_ros.config import MatcherConfig
+from vpr_ros.hubness import hubness_corrector, search_map
 from vpr_ros.localization.tracking import LocalizationTracker
 from vpr_ros.msg import Descriptor, LocalizationStatus, MapInfo, PlaceMatch
 from vpr_ros.nodes.component import Component, run_component
@@ -41,7 +42,7 @@ class Matcher(Component):
         self.tracker = LocalizationTracker(cfg)
         self._odom = None
         self._last_initialpose = -math.inf
-        self.hubness, self._hub_meta = self._load_hubness(cfg)
+        self.hubness = hubness_corrector(cfg)  # a bad file stops the node at start
         group = MutuallyExclusiveCallbackGroup()  # map reloads never race a search
         self.match_pub = self.publisher(PlaceMatch, cfg.match_topic, 10)
         self.status_pub = self.publisher(LocalizationStatus, cfg.status_topic, 10)
@@ -59,21 +60,13 @@ class Matcher(Component):
         self.timer(max(cfg.map_reload_period_s, 0.1), self._refresh_map, callback_group=group)
         self._refresh_map()
 
-    @staticmethod
-    def _load_hubness(cfg: MatcherConfig):
-        """(HubnessCorrector or None, its metadata); a bad file stops the node at start."""
-        if not cfg.hubness_reference:
-            return None, {}
-        from vpr_ros.hubness import HubnessCorrector, load_reference
-        ref, meta = load_reference(cfg.hubness_reference)
-        return HubnessCorrector(ref, cfg.hubness_k, cfg.hubness_candidates), meta
-
     def _refresh_map(self) -> None:
         from vpr_ros.mapstore import MapStore
         try:
             if self.store is None:
                 store = MapStore.open(self.cfg.map_path)
-                self._check_hubness(store)
+                if self.hubness is not None:  # refuse a map the reference was not made for
+                    self.hubness.check_map(store.dim, store.encoder)
                 self.store = store
                 self.log.info(f'matching against {self.cfg.map_path}: '
                               f'{self.store.num_places} places ({self.store.encoder})'
@@ -89,16 +82,6 @@ class Matcher(Component):
             if msg != self._last_error:
                 self.log.error(msg)
                 self._last_error = msg
-
-    def _check_hubness(self, store) -> None:
-        """Refuse a map the hubness reference was not made for (another model or width)."""
-        if self.hubness is None:
-            return
-        want = self._hub_meta.get('compatible_with')
-        if self.hubness.dim != store.dim or (want and want != store.encoder):
-            raise ValueError(f'hubness_reference {self.cfg.hubness_reference!r} is for '
-                             f'{self.hubness.dim}-d maps of {want!r}; this map is '
-                             f'{store.dim}-d from {store.encoder!r}')
 
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose
@@ -124,15 +107,9 @@ class Matcher(Component):
                 f'descriptor from {msg.encoder!r} has {q.size} values (finite: '
                 f'{bool(np.all(np.isfinite(q)))}); the map expects {self.store.dim} finite values')
             return
-        hub = self.hubness
-        k = max(self.cfg.top_k, hub.candidates) if hub else self.cfg.top_k
-        scores, ids = self.store.search(q[None], k)
-        valid = ids[0] >= 0
-        ids, scores = ids[0][valid], scores[0][valid]
+        scores, ids = search_map(self.store, q, self.cfg.top_k, self.hubness)
         if ids.size == 0:
             return
-        if hub is not None:
-            scores, ids = hub.rescore(scores, ids, self.store.descriptors_of, self.cfg.top_k)
         stamp_s = stamp_seconds(msg.header.stamp)
         est = self.tracker.step(stamp_s, scores, self.store.positions(ids), self.store.yaws(ids),
                                 self._odom, self.store.num_places)
