@@ -369,3 +369,24 @@ def test_evaluate_asym_refuses_bad_input(run_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match='distractor folder'):
         _evaluate_asym('--run', str(run_dir), '--eval', held, '--out', str(tmp_path / 'o'),
                        '--distractors', str(tmp_path / 'nowhere'))
+
+
+def test_hubness_reference_files_for_the_matcher(run_dir, tmp_path):
+    """train asym writes ours' reference; `vpr-ros hubness-reference` makes one for any query
+    checkpoint; both name the query network and the map model the matcher checks."""
+    from vpr_ros.cli import main
+    from vpr_ros.hubness import load_reference
+    desc, meta = load_reference(run_dir / 'ours_asym.hubness.npz')
+    assert desc.shape == (4, 1280)
+    assert meta['encoder'] == 'mobilenetv3_small' and meta['compatible_with'] == \
+        'efficientnet_lite0_gem'
+    out = tmp_path / 'ref.npz'
+    assert main(['hubness-reference', '--checkpoint', str(run_dir / 'ours_asym.pt'),
+                 '--data', str(run_dir.parent / 'train'), '--out', str(out),
+                 '--max-images', '20', '--k', '5']) == 0
+    desc2, meta2 = load_reference(out)
+    assert desc2.shape == (20, 1280) and meta2['k'] == 5
+    assert meta2['compatible_with'] == 'efficientnet_lite0_gem'
+    np.testing.assert_allclose(np.linalg.norm(desc2, axis=1), 1.0, atol=1e-2)
+    with pytest.raises(SystemExit, match='required'):
+        main(['hubness-reference', '--checkpoint', str(run_dir / 'ours_asym.pt')])

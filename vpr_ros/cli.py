@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     'evaluate-asym': ('vpr_ros.training.asym_eval_cli',
                       "re-evaluate a `train asym` run's checkpoints on other towns"),
     'export-onnx': ('vpr_ros.models.onnx_export', 'export a query network to ONNX with parity'),
+    'hubness-reference': ('vpr_ros.hubness_cli',
+                          "a query network's reference for the matcher's hubness correction"),
     'profile': ('vpr_ros.models.profile', 'params and FLOPs of every registered model'),
     'bench-map': ('vpr_ros.mapstore.bench', 'map store load time, RSS and query latency'),
     'bench': ('vpr_ros.bench', 'the real-time budget table (models, node, matcher, end to end)'),
