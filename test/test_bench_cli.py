@@ -42,6 +42,10 @@ def test_bench_tiny_run_writes_every_section(tmp_path):
     assert m['n'] == 2000 and m['dim'] == 64 and m['index'] == 'IVF16,PQ8x4,Rerank50'
     assert 0 < m['p50_ms'] <= m['p99_ms'] and 0 < m['exact_p50_ms'] <= m['exact_p99_ms']
     assert 0 <= m['r1'] <= 1 and abs(m['r1_loss'] - (m['exact_r1'] - m['r1'])) < 1e-6
+    # the same search with the matcher's hubness correction, first sight and cached
+    assert m['hubness_candidates'] == 50 and m['hubness_refs'] == 1440
+    assert 0 < m['hubness_first_p50_ms'] <= m['hubness_first_p99_ms']
+    assert 0 < m['hubness_cached_p50_ms'] <= m['hubness_cached_p99_ms']
     node, e2e = res['node'], res['end_to_end']
     assert node['frames'] > 0 and node['received'] > 0 and node['descriptors_per_s'] > 0
     assert node['encoded'] + node['dropped'] <= node['received'] + 1
@@ -58,6 +62,7 @@ def test_bench_tiny_run_writes_every_section(tmp_path):
     assert all(isinstance(f['pass'], bool) for f in res['floors'])
     md = (out / 'bench.md').read_text()
     assert md.count('\n| (') >= 7 and ('PASS' in md or 'FAIL' in md)
+    assert 'with the hubness correction (1,440 reference descriptors, top 50 re-scored)' in md
     assert md.strip() in proc.stdout
 
 

@@ -128,7 +128,7 @@ def markdown(res: Dict, cfg) -> str:
                           f'{r["nprobe"]})', f'exact p50 {r["exact_p50_ms"]} / p99 '
                           f'{r["exact_p99_ms"]} ms, R@1 {r["exact_r1"]:.3f}; compressed p50 '
                           f'{r["p50_ms"]} / p99 {r["p99_ms"]} ms, R@1 {r["r1"]:.3f} (loss '
-                          f'{100 * r["r1_loss"]:.1f} pts), process RSS '
+                          f'{100 * r["r1_loss"]:.1f} pts){_hubness_text(r)}, process RSS '
                           f'{r["rss_after_queries_mb"]} MB; {_build_text(r)}',
                           ' '.join(filter(None, [_verdict(fl, f'matcher top-{cfg.top_k} p99 on '
                                                               f'{r["n"]:,} x {r["dim"]}'),
@@ -161,3 +161,13 @@ def _or_dash(value, unit: str) -> str:
     """``value`` with its unit, or '-' for a backend that did not run (a model that does not
     trace has no TorchScript latency)."""
     return '-' if value is None else f'{value}{unit}'
+
+
+def _hubness_text(r: dict) -> str:
+    """The compressed index searched with the matcher's hubness correction, if probed."""
+    if 'hubness_first_p50_ms' not in r:
+        return ''
+    return (f'; with the hubness correction ({r["hubness_refs"]:,} reference descriptors, top '
+            f'{r["hubness_candidates"]} re-scored) p50 {r["hubness_first_p50_ms"]} / p99 '
+            f'{r["hubness_first_p99_ms"]} ms on first sight of the candidates, '
+            f'{r["hubness_cached_p50_ms"]} / {r["hubness_cached_p99_ms"]} ms cached')
