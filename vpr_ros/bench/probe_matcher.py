@@ -73,8 +73,9 @@ def probe(path: str, queries: int, k: int, exact_queries: int, nprobe: int = 0,
         lat.append((time.perf_counter() - t) * 1e3)
         ids.append(i[0])
     ids = np.stack(ids)
-    hub = _hubness_latency(store, q, k, seed)
     rss_q = proc.memory_info().rss
+    hub = _hubness_latency(store, q, k, seed)
+    rss_hub = proc.memory_info().rss
     exact, ex_ids = _exact_index(store._v.descriptors, q, k)
     ex_lat = []
     for x in q[:exact_queries]:
@@ -86,6 +87,7 @@ def probe(path: str, queries: int, k: int, exact_queries: int, nprobe: int = 0,
             'rss_before_mb': round(rss0 / 2**20, 1),
             'rss_after_load_mb': round(rss_load / 2**20, 1),
             'rss_after_queries_mb': round(rss_q / 2**20, 1),
+            'rss_after_hubness_mb': round(rss_hub / 2**20, 1),
             'queries': int(len(q)), 'nprobe': int(getattr(ivf, 'nprobe', 0)),
             'p50_ms': _pct(lat, 50), 'p95_ms': _pct(lat, 95), 'p99_ms': _pct(lat, 99),
             'r1': float(np.mean(ids[:, 0] == src)),

@@ -170,4 +170,5 @@ def _hubness_text(r: dict) -> str:
     return (f'; with the hubness correction ({r["hubness_refs"]:,} reference descriptors, top '
             f'{r["hubness_candidates"]} re-scored) p50 {r["hubness_first_p50_ms"]} / p99 '
             f'{r["hubness_first_p99_ms"]} ms on first sight of the candidates, '
-            f'{r["hubness_cached_p50_ms"]} / {r["hubness_cached_p99_ms"]} ms cached')
+            f'{r["hubness_cached_p50_ms"]} / {r["hubness_cached_p99_ms"]} ms cached, RSS '
+            f'{r.get("rss_after_hubness_mb", "-")} MB after it')

@@ -185,6 +185,13 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
         with self._lock:
             return self._geo(place_ids)[:, 3].copy()
 
+    def _saved_rows(self):
+        """The current version's row reader: pread, so the rows a matcher reads per frame do
+        not leave memory-map pages resident in its RSS (made once per version)."""
+        if getattr(self, '_rows_version', None) is not self._v:
+            self._rows, self._rows_version = idx.rows_for(self._v.descriptors), self._v
+        return self._rows
+
     def descriptors_of(self, place_ids) -> np.ndarray:
         """float32 (N,dim) stored descriptors (L2-normalised, at the stored precision)."""
         ids = np.asarray(place_ids, dtype=np.int64).ravel()
@@ -195,7 +202,7 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
             saved = ids < self.num_saved
             if saved.any():
                 order = np.argsort(ids[saved])  # sorted reads are kinder to the memmap
-                rows = self._v.descriptors[ids[saved][order]]
+                rows = self._saved_rows()(ids[saved][order])
                 out[np.flatnonzero(saved)[order]] = rows
             if (~saved).any():
                 pend = np.concatenate(self._pending_desc)
