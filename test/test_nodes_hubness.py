@@ -85,6 +85,12 @@ def test_matcher_applies_the_hubness_reference_and_refuses_a_foreign_one(tmp_pat
         wait_for(lambda: 'is for 32-d maps of' in nodes['foreign'].log(), 30,
                  what='the foreign reference refused')
         assert "'another_gallery'" in nodes['foreign'].log()
+        assert 'made for' not in nodes['hub'].log()
+        wrong = Descriptor(encoder='another_query', descriptor=queries[0].tolist())
+        wait_for(lambda: pubs['hub'].publish(wrong) or
+                 "descriptors from 'another_query', but hubness_reference was made for "
+                 "'tiny_query'" in nodes['hub'].log(), 20, period=0.3,
+                 what='the query network mismatch warned')
         assert all(n.alive() for n in nodes.values())
     finally:
         client.close()

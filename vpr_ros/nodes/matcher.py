@@ -107,6 +107,11 @@ class Matcher(Component):
                 f'descriptor from {msg.encoder!r} has {q.size} values (finite: '
                 f'{bool(np.all(np.isfinite(q)))}); the map expects {self.store.dim} finite values')
             return
+        made_for = self.hubness.meta.get('encoder') if self.hubness is not None else None
+        if made_for and msg.encoder != made_for:
+            self.log.warning(f'descriptors from {msg.encoder!r}, but hubness_reference was made '
+                             f'for {made_for!r}: its biases do not fit this query network',
+                             throttle_duration_sec=10.0)
         scores, ids = search_map(self.store, q, self.cfg.top_k, self.hubness)
         if ids.size == 0:
             return
