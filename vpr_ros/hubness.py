@@ -40,9 +40,7 @@ def hub_bias(map_desc: np.ndarray, reference: np.ndarray, k: int = DEFAULT_K) ->
     if m.ndim != 2 or r.ndim != 2 or m.shape[1] != r.shape[1]:
         raise ValueError(f'hub_bias needs (M, D) map and (R, D) reference descriptors, got '
                          f'{m.shape} and {r.shape}')
-    if not 1 <= k <= len(r):
-        raise ValueError(f'hubness k must be between 1 and the {len(r)} reference '
-                         f'descriptors, got {k}')
+    _check_k(k, len(r))
     out = np.empty(len(m), dtype=np.float32)
     step = max(1, (1 << 22) // len(r))   # (step, R) similarity blocks of ~16 MB
     for i in range(0, len(m), step):     # matmul + partition: 4x faster than a faiss search
@@ -51,16 +49,22 @@ def hub_bias(map_desc: np.ndarray, reference: np.ndarray, k: int = DEFAULT_K) ->
     return out / 2.0
 
 
-def with_bias(query: np.ndarray, map_desc: np.ndarray, bias: np.ndarray
-              ) -> Tuple[np.ndarray, np.ndarray]:
-    """(queries (Q, D+1), map (M, D+1)) whose inner products are ``q.g - bias(g)``."""
-    q = np.asarray(query, dtype=np.float32)
+def biased_map(map_desc: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(M, D+1) map descriptors ``[g, -bias(g)]``: against ``[q, 1]`` they score
+    ``q.g - bias(g)``."""
     g = np.asarray(map_desc, dtype=np.float32)
     b = np.asarray(bias, dtype=np.float32).reshape(-1)
     if len(b) != len(g):
         raise ValueError(f'{len(b)} biases for {len(g)} map descriptors')
+    return np.concatenate([g, -b[:, None]], axis=1)
+
+
+def with_bias(query: np.ndarray, map_desc: np.ndarray, bias: np.ndarray
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """(queries (Q, D+1), map (M, D+1)) whose inner products are ``q.g - bias(g)``."""
+    q = np.asarray(query, dtype=np.float32)
     return (np.concatenate([q, np.ones((len(q), 1), np.float32)], axis=1),
-            np.concatenate([g, -b[:, None]], axis=1))
+            biased_map(map_desc, bias))
 
 
 def corrected_scores(query: np.ndarray, map_desc: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -69,21 +73,34 @@ def corrected_scores(query: np.ndarray, map_desc: np.ndarray, bias: np.ndarray) 
     return q @ g.T
 
 
+def _check_k(k: int, num_reference: int) -> None:
+    if not 1 <= k <= num_reference:
+        raise ValueError(f'hubness k must be between 1 and the {num_reference} reference '
+                         f'descriptors, got {k}')
+
+
+def _check_reference(desc: np.ndarray, where: str = '') -> None:
+    if desc.ndim != 2 or not len(desc) or not np.all(np.isfinite(desc)):
+        raise ValueError(f'{where}reference descriptors must be a finite (R, D) array, got '
+                         f'{desc.shape}')
+
+
 def save_reference(path, descriptors: np.ndarray, encoder: str, compatible_with: str,
-                   k: int = DEFAULT_K) -> None:
+                   k: int = DEFAULT_K) -> dict:
     """Write a query network's reference descriptors for the matcher (``.npz``, no pickle):
-    ``encoder`` the query network, ``compatible_with`` the map model whose maps it searches."""
+    ``encoder`` the query network, ``compatible_with`` the map model whose maps it searches.
+    Returns the metadata written."""
     import json
     from pathlib import Path
     d = np.asarray(descriptors, dtype=np.float32)
-    if d.ndim != 2 or not len(d) or not np.all(np.isfinite(d)):
-        raise ValueError(f'reference descriptors must be a finite (R, D) array, got {d.shape}')
+    _check_reference(d)
     meta = {'encoder': encoder, 'compatible_with': compatible_with, 'k': int(k),
             'num': int(len(d)), 'dim': int(d.shape[1])}
     path = Path(path)
     tmp = path.with_name(path.name + '.tmp.npz')
     np.savez(tmp, descriptors=d.astype(np.float16), meta=np.array(json.dumps(meta)))
     tmp.replace(path)
+    return meta
 
 
 def load_reference(path) -> Tuple[np.ndarray, dict]:
@@ -96,9 +113,7 @@ def load_reference(path) -> Tuple[np.ndarray, dict]:
             meta = json.loads(str(z['meta']))
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f'{path}: not a vpr_ros hubness reference ({exc})') from None
-    if desc.ndim != 2 or not len(desc) or not np.all(np.isfinite(desc)):
-        raise ValueError(f'{path}: reference descriptors must be a finite (R, D) array, '
-                         f'got {desc.shape}')
+    _check_reference(desc, f'{path}: ')
     return desc, meta
 
 
@@ -112,9 +127,7 @@ class HubnessCorrector:
                  meta: Optional[dict] = None, source: str = ''):
         self.meta, self.source = dict(meta or {}), source
         self.reference = np.ascontiguousarray(reference, dtype=np.float32)
-        if not 1 <= k <= len(self.reference):
-            raise ValueError(f'hubness k must be between 1 and the {len(self.reference)} '
-                             f'reference descriptors, got {k}')
+        _check_k(k, len(self.reference))
         if candidates < 1:
             raise ValueError(f'hubness candidates must be >= 1, got {candidates}')
         self.k, self.candidates = int(k), int(candidates)
@@ -177,3 +190,17 @@ def hubness_corrector(cfg) -> Optional[HubnessCorrector]:
         return None
     return HubnessCorrector.from_file(cfg.hubness_reference, cfg.hubness_k,
                                       cfg.hubness_candidates)
+
+
+def open_map(path, hubness: Optional[HubnessCorrector] = None):
+    """``MapStore.open(path)``, refused (and closed again) when ``hubness`` was made for maps
+    of another model or width: the matcher retries a refused map every reload period."""
+    from vpr_ros.mapstore import MapStore
+    store = MapStore.open(path)
+    if hubness is not None:
+        try:
+            hubness.check_map(store.dim, store.encoder)
+        except ValueError:
+            store.close()
+            raise
+    return store

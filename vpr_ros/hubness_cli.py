@@ -35,7 +35,7 @@ def build_reference(cfg: HubnessReferenceConfig) -> dict:
     """Encode the sampled images and write the reference; returns its metadata."""
     import numpy as np
     import torch
-    from vpr_ros.hubness import load_reference, save_reference
+    from vpr_ros.hubness import save_reference
     from vpr_ros.models.checkpoint import load_checkpoint
     from vpr_ros.training.evaluate_asym import encode_paths
     from vpr_ros.training.places import concat_rows, read_rows
@@ -51,8 +51,7 @@ def build_reference(cfg: HubnessReferenceConfig) -> dict:
     pick = np.sort(np.random.default_rng(cfg.seed).permutation(len(rows.paths))[:n])
     desc = encode_paths(model.eval(), [rows.paths[i] for i in pick], progress=True)
     target = (meta.get('compatible_with') or {}).get('encoder') or meta.get('name')
-    save_reference(cfg.out, desc, meta.get('name', ''), target, cfg.k)
-    return load_reference(cfg.out)[1]
+    return save_reference(cfg.out, desc, meta.get('name', ''), target, cfg.k)
 
 
 def run(args) -> int:

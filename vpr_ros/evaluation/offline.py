@@ -17,7 +17,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 
 from vpr_ros.config import MatcherConfig, QueryEncoderConfig
-from vpr_ros.hubness import hubness_corrector, search_map
+from vpr_ros.hubness import hubness_corrector, open_map, search_map
 from vpr_ros.evaluation import EvalConfig, EvalRun, FrameResult
 
 
@@ -174,16 +174,13 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
     Summarize is the matcher's per-frame logic (LocalizationTracker: single-frame or the
     temporal filter, as the matcher settings say), fed the frames in bag order."""
     from vpr_ros.localization.tracking import LocalizationTracker
-    from vpr_ros.mapstore import MapStore
     from vpr_ros.query_pipeline import load_query_encoder
     m = matcher or matcher_config(load_params(cfg))
     if cfg.vg:  # independent images, not a sequence: the single-frame path of the matcher
         m = dataclasses.replace(m, use_filter=False)
     tracker = LocalizationTracker(m)
     hubness = hubness_corrector(m)
-    store = MapStore.open(cfg.map)
-    if hubness is not None:
-        hubness.check_map(store.dim, store.encoder)
+    store = open_map(cfg.map, hubness)
     info = {'temporal_filter': bool(m.use_filter), 'hubness_reference': m.hubness_reference,
             'map_places': store.num_places,
             'map_encoder': store.encoder, 'map_version': store.version}

@@ -44,6 +44,7 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
         self._pending_desc: List[np.ndarray] = []
         self._pending_places: List[PlaceRecord] = []
         self._pending_geo: List[np.ndarray] = []
+        self._rows = self._rows_version = None   # pread row reader of one saved version
         self._manifest_stat = self._stat()
 
     # -- construction ----------------------------------------------------------------------
@@ -188,7 +189,7 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
     def _saved_rows(self):
         """The current version's row reader: pread, so the rows a matcher reads per frame do
         not leave memory-map pages resident in its RSS (made once per version)."""
-        if getattr(self, '_rows_version', None) is not self._v:
+        if self._rows_version is not self._v:
             self._rows, self._rows_version = idx.rows_for(self._v.descriptors), self._v
         return self._rows
 
@@ -201,9 +202,7 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
             out = np.empty((ids.size, self.dim), np.float32)
             saved = ids < self.num_saved
             if saved.any():
-                order = np.argsort(ids[saved])  # sorted reads are kinder to the memmap
-                rows = self._saved_rows()(ids[saved][order])
-                out[np.flatnonzero(saved)[order]] = rows
+                out[saved] = self._saved_rows()(ids[saved])  # the reader sorts its reads
             if (~saved).any():
                 pend = np.concatenate(self._pending_desc)
                 out[~saved] = pend[ids[~saved] - self.num_saved].astype(np.float32)

@@ -17,7 +17,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_srvs.srv import Trigger
 
 from vpr_ros.config import MatcherConfig
-from vpr_ros.hubness import hubness_corrector, search_map
+from vpr_ros.hubness import hubness_corrector, open_map, search_map
 from vpr_ros.localization.tracking import LocalizationTracker
 from vpr_ros.msg import Descriptor, LocalizationStatus, MapInfo, PlaceMatch
 from vpr_ros.nodes.component import Component, run_component
@@ -61,13 +61,9 @@ class Matcher(Component):
         self._refresh_map()
 
     def _refresh_map(self) -> None:
-        from vpr_ros.mapstore import MapStore
         try:
             if self.store is None:
-                store = MapStore.open(self.cfg.map_path)
-                if self.hubness is not None:  # refuse a map the reference was not made for
-                    self.hubness.check_map(store.dim, store.encoder)
-                self.store = store
+                self.store = open_map(self.cfg.map_path, self.hubness)
                 self.log.info(f'matching against {self.cfg.map_path}: '
                               f'{self.store.num_places} places ({self.store.encoder})'
                               + (' with the hubness correction' if self.hubness else ''))

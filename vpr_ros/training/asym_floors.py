@@ -11,20 +11,10 @@ from vpr_ros.training.asym_labels import label
 
 def floors(rep: Dict) -> List[Dict]:
     """The issue's acceptance floors, each with the measured values and pass/fail."""
-    out = []
     rec = rep.get('recall', {})
-    if 'ours_asym' in rec and 'gallery_symmetric' in rec:
-        a, g = rec['ours_asym']['all']['R@1'], rec['gallery_symmetric']['all']['R@1']
-        out.append({'floor': 'asym R@1 >= 90% of gallery R@1',
-                    'measured': f'{a:.1f} vs {g:.1f} ({100 * a / max(g, 1e-9):.0f}%)',
-                    'ok': a >= 0.9 * g})
-    if 'ours_asym' in rec and 'symmetric_student' in rec:
-        a, s = rec['ours_asym']['all']['R@1'], rec['symmetric_student']['all']['R@1']
-        pair = rep.get('paired_r1', {}).get('symmetric_student')
-        out.append({'floor': 'asym R@1 clearly above the symmetric student (>= 2 points, '
-                             'paired 95% CI above 0)',
-                    'measured': f'{a:.1f} vs {s:.1f}' + (f': {describe(pair)}' if pair else ''),
-                    'ok': clearly_above(pair) if pair else a >= s + 2.0})
+    out = _recall_floors(rec, 'ours_asym', 'gallery_symmetric', 'symmetric_student',
+                         rep.get('paired_r1', {}), '',
+                         ' (>= 2 points, paired 95% CI above 0)')
     out += _csls_floors(rec, rep.get('paired_r1_csls', {}))
     tr, tm = rep.get('train', {}), rep.get('timing', {})
     if 'ours_asym' in tr and 'csd_asym' in tr:
@@ -43,28 +33,35 @@ def floors(rep: Dict) -> List[Dict]:
     return out
 
 
+def _recall_floors(rec: Dict, ours: str, gallery: str, student: str, paired: Dict,
+                   gallery_note: str, student_note: str) -> List[Dict]:
+    """The two recall floors of ``ours``: 90% of ``gallery``, clearly above ``student`` (its
+    paired interval above 0 when ``paired`` holds it, else 2 points)."""
+    out = []
+    if ours in rec and gallery in rec:
+        a, g = rec[ours]['all']['R@1'], rec[gallery]['all']['R@1']
+        out.append({'floor': f'asym R@1 >= 90% of gallery R@1{gallery_note}',
+                    'measured': f'{a:.1f} vs {g:.1f} ({100 * a / max(g, 1e-9):.0f}%)',
+                    'ok': a >= 0.9 * g})
+    if ours in rec and student in rec:
+        a, s, pair = rec[ours]['all']['R@1'], rec[student]['all']['R@1'], paired.get(student)
+        out.append({'floor': f'asym R@1 clearly above the symmetric student{student_note}',
+                    'measured': f'{a:.1f} vs {s:.1f}' + (f': {describe(pair)}' if pair else ''),
+                    'ok': clearly_above(pair) if pair else a >= s + 2.0})
+    return out
+
+
 def _csls_floors(rec: Dict, paired: Dict) -> List[Dict]:
     """The two recall floors for ours with the hubness correction, each against the better of
     the other system's plain and corrected rows (the correction is open to every system)."""
-    ours = 'ours_asym_csls'
-    if ours not in rec:
+    if 'ours_asym_csls' not in rec:
         return []
 
     def best(base):
         have = [t for t in (base, base + '_csls') if t in rec]
-        return max(have, key=lambda t: rec[t]['all']['R@1']) if have else None
-    out, a = [], rec[ours]['all']['R@1']
+        return max(have, key=lambda t: rec[t]['all']['R@1']) if have else ''
     gal, stu = best('gallery_symmetric'), best('symmetric_student')
-    if gal:
-        g = rec[gal]['all']['R@1']
-        out.append({'floor': 'asym R@1 >= 90% of gallery R@1 (both with their better search, '
-                             f'ours with the hubness correction; gallery: {label(gal)})',
-                    'measured': f'{a:.1f} vs {g:.1f} ({100 * a / max(g, 1e-9):.0f}%)',
-                    'ok': a >= 0.9 * g})
-    if stu:
-        s, pair = rec[stu]['all']['R@1'], paired.get(stu)
-        out.append({'floor': 'asym R@1 clearly above the symmetric student (both with their '
-                             f'better search; student: {label(stu)})',
-                    'measured': f'{a:.1f} vs {s:.1f}' + (f': {describe(pair)}' if pair else ''),
-                    'ok': clearly_above(pair) if pair else a >= s + 2.0})
-    return out
+    return _recall_floors(rec, 'ours_asym_csls', gal, stu, paired,
+                          ' (both with their better search, ours with the hubness correction; '
+                          f'gallery: {label(gal)})',
+                          f' (both with their better search; student: {label(stu)})')

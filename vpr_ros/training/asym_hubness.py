@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from vpr_ros.hubness import hub_bias, with_bias
+from vpr_ros.hubness import biased_map, hub_bias, with_bias
 
 CSLS_SUFFIX = '_csls'
 CSLS_SYSTEMS = ('gallery_symmetric', 'ours_asym', 'csd_asym', 'symmetric_student')
@@ -86,4 +86,4 @@ def biased_distractors(tag: str, distractors: np.ndarray, ref: HubnessReference,
     """Distractor descriptors of ``<base>_csls`` with their own biases appended."""
     base = base_tag(tag)
     bias = hub_bias(distractors, ref.of(base, trained), ref.k)
-    return with_bias(distractors[:1], distractors, bias)[1]
+    return biased_map(distractors, bias)
