@@ -28,7 +28,8 @@ def build_test_map(path, model: str, input_size, images, spacing_m: float = 30.0
     from vpr_ros.models.runtime import load_encoder
     enc = load_encoder(model=model, input_size=tuple(input_size))
     descs = np.concatenate([enc.encode(img) for img in images])
-    store = MapStore.create(path, encoder=enc.name, dim=enc.dim, dtype='float32')
+    store = MapStore.create(path, encoder=enc.name, dim=enc.dim, dtype='float32',
+                            encoder_source={'model': model, 'input_size': list(input_size)})
     places = [PlaceRecord(x=i * spacing_m, y=0.0, yaw=0.0, robot_id='mapper', session='s0',
                           source='test') for i in range(len(images))]
     store.add(descs, places)

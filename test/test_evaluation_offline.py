@@ -37,12 +37,11 @@ def bag_world(tmp_path_factory, test_model):
 def single_frame_params(path):
     """The package's localize.yaml with the matcher's temporal filter off: the test bags jump
     30 m between frames, and single-frame priors are what the assertions compute by hand."""
-    import yaml
+    from vpr_ros import params_file
     from vpr_ros.launcher import share_dir
-    params = yaml.safe_load((share_dir() / 'config' / 'localize.yaml').read_text())
-    params['matcher']['ros__parameters']['use_filter'] = False
-    path.write_text(yaml.safe_dump(params))
-    return str(path)
+    params = params_file.load(share_dir() / 'config' / 'localize.yaml')
+    return params_file.dump(params_file.set_node_params(params, 'matcher', {'use_filter': False}),
+                            path)
 
 
 def build_vg_map(path, root, model, size):

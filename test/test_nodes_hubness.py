@@ -55,8 +55,10 @@ def test_matcher_applies_the_hubness_reference_and_refuses_a_foreign_one(tmp_pat
     nodes = {ns: NodeProcess('matcher', _params(tmp_path / f'{ns}.yaml', ns, tmp_path / 'map',
                                                 **kw),
                              tmp_path, name=f'matcher_{ns}', namespace=f'/{ns}')
-             for ns, kw in (('plain', {}),
-                            ('hub', {'hubness_reference': str(tmp_path / 'ref.npz')}),
+             for ns, kw in (('plain', {'accepted_encoders': ['tiny_query']}),
+                            # tiny_query is accepted as the reference's query network
+                            ('hub', {'hubness_reference': str(tmp_path / 'ref.npz'),
+                                     'accepted_encoders': ['another_query']}),
                             ('foreign', {'hubness_reference': str(tmp_path / 'other.npz')}))}
     client = RosClient('hubness_client')
     try:

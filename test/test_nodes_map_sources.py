@@ -62,7 +62,8 @@ def test_every_source_kind_is_served(maps, test_model):
     tmp, images, built = maps
     from vpr_ros.models.runtime import load_encoder
     enc = load_encoder(model=test_model[0], input_size=tuple(test_model[1]))
-    params = write_params(tmp / 'p.yaml', *test_model, '', namespace='/src')
+    params = write_params(tmp / 'p.yaml', *test_model, '', namespace='/src',
+                          gallery_server={'maps_root': str(tmp)})  # map_path confined to it
     node = NodeProcess('gallery_server', params, tmp, namespace='/src')
     client = RosClient('sources_client')
     try:

@@ -1,9 +1,7 @@
 """The package as a ROS user and an ML user meet it: layout, launch/runner parity, pure core."""
-import ast
 import pkgutil
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
@@ -11,42 +9,52 @@ from ros_harness import python_env, REPO
 from vpr_ros.launcher import GRAPHS
 
 
-def launch_nodes(path: Path):
-    """(package, executable, name) of every launch_ros Node(...) in a launch file, by AST."""
-    found = []
-    for call in ast.walk(ast.parse(path.read_text())):
-        if isinstance(call, ast.Call) and getattr(call.func, 'id', '') == 'Node':
-            kw = {k.arg: k.value for k in call.keywords}
-            found.append(tuple(kw[k].value for k in ('package', 'executable', 'name')))
-    return found
+def flat(values: dict, prefix: str = '') -> dict:
+    out = {}
+    for k, v in values.items():
+        out.update(flat(v, f'{prefix}{k}.') if isinstance(v, dict) else {prefix + k: v})
+    return out
 
 
-def launch_params_files(path: Path):
-    return {node.value for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.Constant) and str(node.value).endswith('.yaml')}
-
-
-def test_launch_file_and_runner_describe_the_same_graph():
+def test_launch_files_start_the_runner_graphs():
+    """The launch files take their nodes from GRAPHS (the live graphs are compared over DDS in
+    test_ros2_launch.py); every node has an executable for ros2 run and python -m."""
     for graph, (params, nodes) in GRAPHS.items():
-        launch = REPO / 'launch' / f'{graph}.launch.py'
-        assert launch_nodes(launch) == [('vpr_ros', exe, name) for exe, name in nodes]
-        assert launch_params_files(launch) == {params}
-        config = yaml.safe_load((REPO / 'config' / params).read_text())
-        assert set(config) == {name for _, name in nodes}
-        for exe, _ in nodes:  # every executable exists for ros2 run and python -m
+        text = (REPO / 'launch' / f'{graph}.launch.py').read_text()
+        assert f"GRAPHS['{graph}']" in text and params in text
+        for exe, _ in nodes:
             assert (REPO / 'scripts' / exe).is_file()
             assert (REPO / 'vpr_ros' / 'nodes' / f'{exe}.py').is_file()
 
 
-def test_yaml_fields_are_the_config_dataclasses():
+def test_yaml_is_complete_and_equal_to_the_config_dataclasses():
+    """config/localize.yaml lists every setting with the dataclass default, keyed /**/<node>
+    (empty-list defaults are left out: ROS parameter YAML cannot type an empty list)."""
+    import dataclasses
     from vpr_ros import config
+    from vpr_ros.params_file import node_params
     classes = {'query_encoder': config.QueryEncoderConfig,
                'gallery_server': config.GalleryServerConfig, 'matcher': config.MatcherConfig}
-    for path in (REPO / 'config').glob('*.yaml'):
-        for node, body in yaml.safe_load(path.read_text()).items():
-            if node in classes:
-                fields = set(config.field_defaults(classes[node]))
-                assert set(body['ros__parameters']) <= fields | {'use_sim_time'}, path
+    doc = yaml.safe_load((REPO / 'config' / 'localize.yaml').read_text())
+    assert set(doc) == {f'/**/{name}' for name in classes}
+    for name, cls in classes.items():
+        want = {k: v for k, v in flat(dataclasses.asdict(cls())).items() if v != []}
+        assert flat(node_params(doc, name, namespace='robot1')) == want, name
+
+
+def test_parameter_files_find_nodes_under_any_key_style():
+    from vpr_ros.params_file import node_params, set_node_params
+    doc = {'/**': {'ros__parameters': {'use_sim_time': True}},
+           'matcher': {'ros__parameters': {'top_k': 3}},
+           '/robot1/matcher': {'ros__parameters': {'top_k': 4}},
+           '/**/gallery_server': {'ros__parameters': {'default_k': 7}}}
+    assert node_params(doc, 'matcher') == {'use_sim_time': True, 'top_k': 3}
+    assert node_params(doc, 'matcher', '/robot1') == {'use_sim_time': True, 'top_k': 4}
+    assert node_params(doc, 'gallery_server', 'robot2')['default_k'] == 7
+    set_node_params(doc, 'gallery_server', {'default_k': 9})
+    set_node_params(doc, 'query_encoder', {'model': 'x'})
+    assert doc['/**/gallery_server']['ros__parameters']['default_k'] == 9
+    assert doc['/**/query_encoder']['ros__parameters'] == {'model': 'x'}
 
 
 def test_core_never_imports_rclpy():

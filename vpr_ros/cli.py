@@ -12,6 +12,8 @@ from typing import List, Optional
 
 SUBCOMMANDS = {
     'run': ('vpr_ros.launcher', 'start a node graph (e.g. localize) from its YAML'),
+    'lifecycle': ('vpr_ros.nodes.lifecycle_driver',
+                  'configure and activate managed nodes (without nav2_lifecycle_manager)'),
     'demo': ('vpr_ros.nodes.demo', 'sample world -> map -> localize it through the nodes'),
     'world': ('vpr_ros.world.cli', 'render a synthetic geo-tagged town (folders and rosbags)'),
     'build-map': ('vpr_ros.mapstore.cli', 'build a map store from images, a manifest or a bag'),

@@ -20,7 +20,7 @@ class QueryEncoderConfig:
     image_topic: str = 'camera/image_raw'             # sensor_msgs/Image ('' disables)
     compressed_topic: str = 'camera/image_raw/compressed'  # sensor_msgs/CompressedImage ('' off)
     descriptor_topic: str = 'vpr/descriptor'
-    model: str = 'mobilenetv3_small'                  # registered model name (vpr-ros profile)
+    model: str = ''  # registered model name (vpr-ros profile); '' = the map's own model
     checkpoint: str = ''                              # trained query network (overrides model)
     backend: str = 'torch'                            # torch | torchscript | onnxruntime
     threads: int = 0                                  # intra-op threads; 0 = library default
@@ -30,6 +30,8 @@ class QueryEncoderConfig:
     input_size: List[int] = dataclasses.field(default_factory=list)  # [h, w]; [] = model default
     map_path: str = ''  # if set, refuse a checkpoint incompatible with it
     image_qos: str = 'sensor_data'  # sensor_data (best effort) | reliable (lossless replays)
+    # frames with more pixels are refused before decoding (4096*4096: admits 4K and 12 MP)
+    max_image_pixels: int = 16777216
 
 
 @dataclasses.dataclass
@@ -45,6 +47,7 @@ class GalleryServerConfig:
     dedup_radius_m: float = 2.0                       # geographic de-duplication of keyframes
     dedup_yaw_deg: float = 30.0
     dedup_similarity: float = 0.9
+    maps_root: str = ''  # save_map/merge_map/map_path stay inside it ('' = map_path's parent)
 
 
 @dataclasses.dataclass
@@ -74,6 +77,9 @@ class MatcherConfig:
     hubness_reference: str = ''  # query network's CSLS reference (.npz of train asym; '' = off)
     hubness_k: int = 10                               # its neighbours per map entry
     hubness_candidates: int = 50                      # plain top-N re-scored with the biases
+    # Descriptor.encoder names accepted besides the map's encoder and the hubness reference's
+    # query network (e.g. a checkpoint trained for this map); '*' accepts any
+    accepted_encoders: List[str] = dataclasses.field(default_factory=list)
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
 
 

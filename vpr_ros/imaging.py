@@ -37,31 +37,94 @@ RAW_ENCODINGS = {
 }
 
 
+# default pixel budget of a camera frame: admits 4K (3840x2160) and 12 MP (4000x3000) frames
+DEFAULT_MAX_PIXELS = 4096 * 4096
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless...; not DHT/JPG/DAC)
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
 class ImageDecodeError(ValueError):
     """An image that cannot be decoded; the message says why."""
 
 
-def decode_raw(encoding: str, height: int, width: int, step: int, data,
-               bigendian: bool = False) -> np.ndarray:
-    """Decode the fields of a sensor_msgs/Image into RGB (``bigendian``: its is_bigendian)."""
+def check_pixels(width: int, height: int, max_pixels, what: str = 'image') -> None:
+    """ImageDecodeError when width x height exceeds ``max_pixels`` (None or 0: no budget)."""
+    if max_pixels and width * height > max_pixels:
+        raise ImageDecodeError(f'{what} is {width}x{height} = {width * height} pixels, over the '
+                               f'budget of {max_pixels} (max_image_pixels); refused undecoded')
+
+
+def check_raw_layout(encoding: str, height: int, width: int, step: int, size: int,
+                     max_pixels=DEFAULT_MAX_PIXELS) -> int:
+    """Check the fields of a sensor_msgs/Image against each other and the pixel budget
+    before anything is allocated; returns the row stride to use (``step`` or the packed row)."""
     enc = encoding.lower()
     if enc not in RAW_ENCODINGS:
         raise ImageDecodeError(f'unsupported encoding {encoding!r}; supported: '
                                f'{", ".join(RAW_ENCODINGS)} (raw) and jpeg/png (compressed)')
     if height <= 0 or width <= 0:
         raise ImageDecodeError(f'zero-size image ({width}x{height})')
-    channels, depth, conversion = RAW_ENCODINGS[enc]
+    check_pixels(width, height, max_pixels, f'{encoding} image')
+    channels, depth, _ = RAW_ENCODINGS[enc]
     if channels == 2 and width % 2:
         raise ImageDecodeError(f'{encoding} needs an even width, got {width}')
     row = width * channels * depth
     step = step or row
-    buf = np.frombuffer(memoryview(data), dtype=np.uint8)
-    if step < row or buf.size < step * (height - 1) + row:
+    if step > size:
+        raise ImageDecodeError(f'{encoding} image {width}x{height}: step {step} is larger than '
+                               f'the {size} bytes of data (needs {step} x {height})')
+    if step < row or size < step * (height - 1) + row:
         raise ImageDecodeError(f'{encoding} image {width}x{height} step {step} needs '
-                               f'{step * (height - 1) + row} bytes, got {buf.size}')
-    if buf.size < step * height:  # last row may be unpadded
-        buf = np.concatenate([buf, np.zeros(step * height - buf.size, np.uint8)])
-    img = np.ascontiguousarray(buf[:step * height].reshape(height, step)[:, :row])
+                               f'{step * (height - 1) + row} bytes, got {size}')
+    return step
+
+
+def _jpeg_size(data: bytes):
+    """(width, height) from the first start-of-frame segment, or None."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            i += 2
+            continue
+        seg = int.from_bytes(data[i + 2:i + 4], 'big')
+        if marker in _SOF:
+            if i + 9 > n:
+                return None
+            return (int.from_bytes(data[i + 7:i + 9], 'big'),
+                    int.from_bytes(data[i + 5:i + 7], 'big'))
+        if marker == 0xDA or seg < 2:  # scan data before any frame header: malformed
+            return None
+        i += 2 + seg
+    return None
+
+
+def compressed_size(data: bytes):
+    """(width, height) read from a JPEG frame header or the PNG IHDR chunk, without decoding;
+    None when the header cannot be found."""
+    if data[:2] == b'\xff\xd8':
+        return _jpeg_size(data)
+    if data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) >= 24 and data[12:16] == b'IHDR':
+        return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+    return None
+
+
+def decode_raw(encoding: str, height: int, width: int, step: int, data,
+               bigendian: bool = False, max_pixels=DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode the fields of a sensor_msgs/Image into RGB (``bigendian``: its is_bigendian).
+    Over ``max_pixels`` (None: no budget) or inconsistent fields: ImageDecodeError."""
+    buf = np.frombuffer(memoryview(data), dtype=np.uint8)
+    step = check_raw_layout(encoding, height, width, step, buf.size, max_pixels)
+    channels, depth, conversion = RAW_ENCODINGS[encoding.lower()]
+    row = width * channels * depth
+    # rows viewed in place (the last one may be unpadded): only height x row bytes are copied
+    img = np.ascontiguousarray(np.lib.stride_tricks.as_strided(
+        buf, shape=(height, row), strides=(step, 1), writeable=False))
     if depth == 2:
         img = (img.view('>u2' if bigendian else '<u2') >> 8).astype(np.uint8)
     img = img.reshape(height, width, channels)
@@ -80,8 +143,12 @@ def _looks_complete(data: bytes) -> str:
     return 'data is neither JPEG nor PNG'
 
 
-def decode_compressed(fmt: str, data) -> np.ndarray:
-    """Decode the fields of a sensor_msgs/CompressedImage (JPEG or PNG) into RGB."""
+def decode_compressed(fmt: str, data, max_pixels=DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode the fields of a sensor_msgs/CompressedImage (JPEG or PNG) into RGB.
+
+    The size in the header is checked against ``max_pixels`` (None: no budget) first, so a
+    small file claiming a huge image is refused before the decoder allocates anything.
+    """
     raw = bytes(data)
     if not raw:
         raise ImageDecodeError('empty compressed image')
@@ -90,7 +157,18 @@ def decode_compressed(fmt: str, data) -> np.ndarray:
     reason = _looks_complete(raw)
     if reason:
         raise ImageDecodeError(f'{reason} (format {fmt!r}, {len(raw)} bytes)')
-    img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    size = compressed_size(raw)
+    if size is None:
+        raise ImageDecodeError(f'no image size in the header (format {fmt!r}, {len(raw)} '
+                               'bytes): corrupt JPEG/PNG')
+    if size[0] <= 0 or size[1] <= 0:
+        raise ImageDecodeError(f'zero-size compressed image ({size[0]}x{size[1]})')
+    check_pixels(*size, max_pixels, f'compressed image ({fmt!r}, {len(raw)} bytes)')
+    try:
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageDecodeError(f'corrupt compressed image (format {fmt!r}, {len(raw)} bytes): '
+                               f'{str(exc).strip().splitlines()[-1]}') from None
     if img is None or img.size == 0:
         raise ImageDecodeError(f'corrupt compressed image (format {fmt!r}, {len(raw)} bytes)')
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -149,11 +227,13 @@ def encode_compressed(rgb: np.ndarray, fmt: str = 'jpeg', quality: int = 90) -> 
     return buf.tobytes()
 
 
-def read_image_file(path) -> np.ndarray:
-    """Read a JPEG/PNG file as RGB; ImageDecodeError on a corrupt or truncated file."""
+def read_image_file(path, max_pixels=None) -> np.ndarray:
+    """Read a JPEG/PNG file as RGB; ImageDecodeError on a corrupt or truncated file (files on
+    disk have no pixel budget unless ``max_pixels`` is given; OpenCV keeps its own limit)."""
     with open(path, 'rb') as f:
         data = f.read()
     try:
-        return decode_compressed('png' if str(path).lower().endswith('.png') else 'jpeg', data)
+        return decode_compressed('png' if str(path).lower().endswith('.png') else 'jpeg', data,
+                                 max_pixels)
     except ImageDecodeError as exc:
         raise ImageDecodeError(f'{path}: {exc}') from None

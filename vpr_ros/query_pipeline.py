@@ -1,6 +1,9 @@
 """The query side of the pipeline, shared by the query_encoder node and offline evaluation."""
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from vpr_ros.config import QueryEncoderConfig
 
 
@@ -29,9 +32,31 @@ def check_query_compatible(encoder, map_encoder: str, map_dim: int) -> None:
             f'the map\'s own model.')
 
 
+def with_map_model(cfg: QueryEncoderConfig) -> QueryEncoderConfig:
+    """``cfg`` with the map's own encoder filled in when neither model nor checkpoint is set
+    (symmetric search): the model, checkpoint and input size the map was built with."""
+    if cfg.model or cfg.checkpoint:
+        return cfg
+    if not cfg.map_path:
+        raise ValueError('no query network: set the model or checkpoint parameter, or map_path '
+                         "(the map's own model is then used)")
+    from vpr_ros.mapstore import read_manifest
+    manifest = read_manifest(cfg.map_path)
+    src = manifest.get('encoder_source') or {}
+    checkpoint = src.get('checkpoint', '')
+    if checkpoint and not Path(checkpoint).is_file():
+        raise ValueError(f'the map {cfg.map_path} was built with the checkpoint {checkpoint}, '
+                         'which is not on this machine: copy it and set the checkpoint parameter')
+    return dataclasses.replace(
+        cfg, model='' if checkpoint else (src.get('model') or manifest['encoder']),
+        checkpoint=checkpoint, input_size=list(cfg.input_size or src.get('input_size') or []))
+
+
 def load_query_encoder(cfg: QueryEncoderConfig):
-    """Load the configured query network, checked against ``cfg.map_path`` when it is set."""
+    """Load the configured query network, checked against ``cfg.map_path`` when it is set;
+    with no model and no checkpoint set, the map's own encoder (``with_map_model``)."""
     from vpr_ros.models.runtime import load_encoder
+    cfg = with_map_model(cfg)
     encoder = load_encoder(model=cfg.model if not cfg.checkpoint else '',
                            checkpoint=cfg.checkpoint, backend=cfg.backend, threads=cfg.threads,
                            input_size=tuple(cfg.input_size) or None,

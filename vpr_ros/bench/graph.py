@@ -38,18 +38,17 @@ def query_network_file(cfg, cache: Path) -> str:
 
 
 def write_params(cfg, map_path: str, network: str, path: Path) -> str:
-    import yaml
+    from vpr_ros import params_file
     from vpr_ros.launcher import share_dir
-    params = yaml.safe_load((share_dir() / 'config' / 'localize.yaml').read_text())
-    params['query_encoder']['ros__parameters'].update(
+    params = params_file.load(share_dir() / 'config' / 'localize.yaml')
+    params_file.set_node_params(params, 'query_encoder', dict(
         model='', checkpoint=network, backend=cfg.node_backend, threads=cfg.node_threads,
-        input_size=[cfg.node_input_size] * 2, map_path='', image_topic='')
-    params['gallery_server']['ros__parameters'].update(map_path=map_path)
-    params['matcher']['ros__parameters'].update(
+        input_size=[cfg.node_input_size] * 2, map_path='', image_topic=''))
+    params_file.set_node_params(params, 'gallery_server', dict(map_path=map_path))
+    params_file.set_node_params(params, 'matcher', dict(
         map_path=map_path, top_k=cfg.top_k, publish_unlocalized_prior=True,
-        map_reload_period_s=5.0)
-    path.write_text(yaml.safe_dump(params))
-    return str(path)
+        map_reload_period_s=5.0, accepted_encoders=['*']))  # a timing graph on a synthetic map
+    return params_file.dump(params, path)
 
 
 def private_domain() -> Dict[str, str]:

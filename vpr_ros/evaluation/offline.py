@@ -144,18 +144,16 @@ def iter_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]
 
 def load_params(cfg: EvalConfig) -> dict:
     """The node parameter YAML (``cfg.params_file`` or the package's config/localize.yaml)."""
-    import yaml
+    from vpr_ros import params_file
     from vpr_ros.launcher import share_dir
-    path = Path(cfg.params_file) if cfg.params_file else share_dir() / 'config' / 'localize.yaml'
-    if not path.is_file():
-        raise FileNotFoundError(f'parameter file {path} not found')
-    return yaml.safe_load(path.read_text()) or {}
+    return params_file.load(cfg.params_file or share_dir() / 'config' / 'localize.yaml')
 
 
 def matcher_config(params: dict) -> MatcherConfig:
     """The matcher node's settings from a parameter YAML dict (defaults for what is absent)."""
     from vpr_ros.config import from_dict
-    values = dict((params.get('matcher') or {}).get('ros__parameters') or {})
+    from vpr_ros.params_file import node_params
+    values = node_params(params, 'matcher')
     values.pop('use_sim_time', None)
     return from_dict(MatcherConfig, values)
 

@@ -9,6 +9,10 @@ import numpy as np
 
 from vpr_ros.imaging import encode_compressed
 
+# rosbag2 metadata version of every bag vpr_ros writes: Humble's `ros2 bag play` reads up to 8;
+# version 9 (rosbags' default) is Jazzy and newer only.
+BAG_VERSION = 8
+
 
 def _stamp(types, t: float):
     sec = int(math.floor(t))
@@ -34,7 +38,7 @@ def write_bag(path, images: Sequence[Tuple[float, np.ndarray]],
     kinds = {'odometry': 'nav_msgs/msg/Odometry', 'pose_stamped': 'geometry_msgs/msg/PoseStamped',
              'navsatfix': 'sensor_msgs/msg/NavSatFix'}
     img_type = 'sensor_msgs/msg/CompressedImage' if compressed else 'sensor_msgs/msg/Image'
-    with Writer(Path(path), version=9, storage_plugin=plugin) as w:
+    with Writer(Path(path), version=BAG_VERSION, storage_plugin=plugin) as w:
         ci = w.add_connection(image_topic, img_type, typestore=ts) if images else None
         cp = w.add_connection(pose_topic, kinds[pose_type], typestore=ts) if poses else None
         cx = w.add_connection('/chatter', 'std_msgs/msg/String', typestore=ts) \

@@ -212,8 +212,11 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
         raise MapError(f'no image of {cfg.input} could be encoded ({len(work.failed)} failed, '
                        f'{len(places)} listed); nothing written')
     by_key = dict(places)
+    source_of_encoder = {'model': cfg.model, 'checkpoint': str(Path(cfg.checkpoint).resolve())
+                         if cfg.checkpoint else '', 'input_size': list(cfg.input_size)}
     store = MapStore.create(out, model.name, int(model.dim), dtype=cfg.dtype,
-                            origin=source.origin, index=cfg.index)
+                            origin=source.origin, index=cfg.index,
+                            encoder_source=source_of_encoder)
     recs = [by_key[k] for k in keys]
     for r in recs:
         r.robot_id = r.robot_id or cfg.robot_id

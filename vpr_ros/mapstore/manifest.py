@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict
 
+from vpr_ros.validation import is_inside, plain_file_name
+
 FORMAT_VERSION = 1
 MANIFEST = 'manifest.json'
 DTYPES = ('float16', 'float32')
@@ -80,6 +82,13 @@ def validate_manifest(m: Dict[str, Any], where) -> None:
         entry = m['files'].get(role)
         if not isinstance(entry, dict) or not {'name', 'sha256', 'bytes'} <= set(entry):
             raise MapError(f'{where}: manifest files.{role} needs name, sha256 and bytes')
+    for role, entry in m['files'].items():
+        # a map's data files are in its own directory: a name with a directory part could
+        # make a merge or a load read (or a save replace) files anywhere
+        problem = plain_file_name(entry.get('name') if isinstance(entry, dict) else None,
+                                  f'files.{role}.name')
+        if problem:
+            raise MapError(f'{where}: {problem}; refused')
     origin = m.get('origin')
     if origin is not None and (not isinstance(origin, dict) or not {
             'easting', 'northing', 'zone_number', 'zone_letter'} <= set(origin)):
@@ -90,6 +99,9 @@ def verify_files(root: Path, m: Dict[str, Any], checksums: bool = True) -> None:
     """Every data file listed in the manifest exists with the recorded size (and sha256)."""
     for role, entry in m['files'].items():
         p = root / entry['name']
+        if p.is_symlink() and not is_inside(root, p):
+            raise MapError(f'{root}: {role} file {entry["name"]} is a link to '
+                           f'{os.path.realpath(p)}, outside the map directory; refused')
         if not p.is_file():
             raise MapError(f'{root}: {role} file {entry["name"]} is missing')
         size = p.stat().st_size

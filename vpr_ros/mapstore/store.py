@@ -50,10 +50,13 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def create(cls, path, encoder: str, dim: int, dtype: str = 'float16', frame_id: str = 'map',
-               origin=None, index: str = 'auto') -> 'MapStore':
+               origin=None, index: str = 'auto',
+               encoder_source: Optional[dict] = None) -> 'MapStore':
         """Create an empty map (saved as version 1) and return it writable.
 
         ``origin`` is a vpr_ros.geo.MapOrigin (or dict of its fields) anchoring the map frame.
+        ``encoder_source`` ({'model', 'checkpoint', 'input_size'}) says how to rebuild the
+        encoder, so a query_encoder without a model set encodes frames exactly as the map was.
         """
         root = Path(path)
         if root.exists() and (not root.is_dir() or any(p.name != 'work' for p in root.iterdir())):
@@ -76,6 +79,11 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
              'dtype': dtype, 'normalization': 'l2', 'frame_id': frame_id, 'origin': origin,
              'num_places': 0, 'version': '', 'version_counter': 1, 'index_spec': index,
              'index_type': itype, 'files': {}, 'created': time.time()}
+        if encoder_source:
+            m['encoder_source'] = {'model': str(encoder_source.get('model') or ''),
+                                   'checkpoint': str(encoder_source.get('checkpoint') or ''),
+                                   'input_size': [int(v) for v in
+                                                  encoder_source.get('input_size') or ()]}
         empty = idx.new_index(itype, int(dim))
         try:
             m, _ = persist.write_version(root, None, m, None, [], empty, itype)

@@ -11,6 +11,7 @@ from vpr_ros.mapstore import places as pl
 from vpr_ros.mapstore.dedup import DedupConfig, dedup_mask
 from vpr_ros.mapstore.manifest import MapError
 from vpr_ros.mapstore.places import PlaceRecord
+from vpr_ros.validation import check_position
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class StoreOpsMixin:
         for i, p in enumerate(places):
             try:
                 p.validate(f'place {i}')
+                # beyond this, distances overflow and the matcher's covariance turns NaN
+                check_position(p.x, p.y, p.z, f'place {i}: ')
             except ValueError as exc:
                 raise MapError(str(exc)) from None
         d = (d / norms[:, None]).astype(self.dtype).astype(np.float32)

@@ -78,7 +78,9 @@ def preprocess(rgb: np.ndarray, size, mean, std) -> torch.Tensor:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f'expected RGB image(s) shaped (H,W,3) or (B,H,W,3), got {arr.shape}')
-    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
+    if not arr.flags.c_contiguous or not arr.flags.writeable:  # e.g. a view of a message
+        arr = np.array(arr, copy=True, order='C')  # (torch cannot wrap read-only memory)
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
     h, w = int(size[0]), int(size[1])
     if x.shape[-2:] != (h, w):
         x = F.interpolate(x, size=(h, w), mode='bilinear', align_corners=False, antialias=True)

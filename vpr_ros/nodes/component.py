@@ -7,6 +7,7 @@ work (a configured but inactive managed node receives but does not publish).
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 from typing import Type
 
@@ -15,8 +16,34 @@ from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
                              SingleThreadedExecutor)
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
+from rcl_interfaces.msg import SetParametersResult
 
+from vpr_ros.config import field_defaults
 from vpr_ros.nodes.params import declare_params, read_config
+
+
+def startup_parameter_guard(node: Node, config_cls, component_cls, running) -> None:
+    """Refuse ``ros2 param set`` of a setting the running component will not re-read, instead
+    of accepting a value that changes nothing. ``running()`` says whether settings are in use
+    (a managed node takes any value while unconfigured)."""
+    names = set(_flat_fields(config_cls)) - set(component_cls.reconfigurable)
+
+    def guard(params):
+        fixed = [p.name for p in params if p.name in names]
+        if fixed and running():
+            return SetParametersResult(successful=False, reason=(
+                f'{", ".join(fixed)} is read when the node starts (managed nodes: on configure); '
+                'restart it with the new value, or deactivate + cleanup, set, configure'))
+        return SetParametersResult(successful=True)
+    node.add_on_set_parameters_callback(guard)
+
+
+def _flat_fields(cls, prefix: str = ''):
+    for name, default in field_defaults(cls).items():
+        if hasattr(default, '__dataclass_fields__'):
+            yield from _flat_fields(type(default), f'{prefix}{name}.')
+        else:
+            yield prefix + name
 
 
 class Component:
@@ -28,6 +55,9 @@ class Component:
     """
 
     executor_threads = 2
+    # parameters the component applies while running (it registers its own callback for them);
+    # every other setting is read at start-up (configure) and a runtime change is refused
+    reconfigurable: tuple = ()
 
     def __init__(self, node: Node, cfg):
         self.node, self.cfg = node, cfg
@@ -66,14 +96,18 @@ class ComponentNode(Node):
     """An always-active node hosting one component."""
 
     def __init__(self, name: str, component_cls: Type[Component], config_cls):
+        self.component = None  # destroy_node may run before the component exists
         super().__init__(name)
         declare_params(self, config_cls)
         self.cfg = read_config(self, config_cls)
         self.component = component_cls(self, self.cfg)
         self.component.active = True
+        startup_parameter_guard(self, config_cls, component_cls, lambda: True)
 
     def destroy_node(self):
-        self.component.shutdown()
+        if self.component is not None:
+            self.component.shutdown()
+            self.component = None
         return super().destroy_node()
 
 
@@ -85,6 +119,8 @@ class ManagedComponentNode(LifecycleNode):
         self._component_cls, self._config_cls = component_cls, config_cls
         declare_params(self, config_cls)
         self.component = None
+        startup_parameter_guard(self, config_cls, component_cls,
+                                lambda: self.component is not None)
 
     def on_configure(self, state):
         try:
@@ -147,6 +183,10 @@ def run_component(name: str, component_cls: Type[Component], config_cls, args=No
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches the node twice (its process group, then ros2 launch);
+        # the second must not interrupt the clean-up (the exit code would be -2 and launch
+        # would report the node as died).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

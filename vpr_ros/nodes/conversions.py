@@ -18,25 +18,26 @@ def stamp_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def image_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/Image -> uint8 RGB (H,W,3); ImageDecodeError explains a bad image."""
-    if msg.height == 0 or msg.width == 0:
-        raise ImageDecodeError(f'zero-size image ({msg.width}x{msg.height})')
-    if msg.encoding.lower() not in imaging.RAW_ENCODINGS:
-        raise ImageDecodeError(f'unsupported encoding {msg.encoding!r}; supported: '
-                               f'{", ".join(imaging.RAW_ENCODINGS)} and CompressedImage jpeg/png')
+def image_to_rgb(msg, max_pixels=imaging.DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """sensor_msgs/Image -> uint8 RGB (H,W,3); ImageDecodeError explains a bad image.
+
+    Size, step and data length are checked against each other and ``max_pixels`` before
+    anything is allocated (cv_bridge trusts them)."""
+    imaging.check_raw_layout(msg.encoding, msg.height, msg.width, msg.step, len(msg.data),
+                             max_pixels)
     if _BRIDGE is not None:
         try:
             return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding='rgb8'))
         except (CvBridgeError, TypeError, ValueError) as exc:
             raise ImageDecodeError(f'cv_bridge: {exc}') from None
     return imaging.decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                              bool(msg.is_bigendian))
+                              bool(msg.is_bigendian), max_pixels)
 
 
-def compressed_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB (H,W,3)."""
-    return imaging.decode_compressed(msg.format, msg.data)
+def compressed_to_rgb(msg, max_pixels=imaging.DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB (H,W,3), header size checked
+    against ``max_pixels`` before decoding."""
+    return imaging.decode_compressed(msg.format, msg.data, max_pixels)
 
 
 def rgb_to_image(rgb: np.ndarray, encoding: str = 'rgb8', msg_type=None,

@@ -69,14 +69,16 @@ def prepare(cfg: DemoConfig) -> dict:
 
 
 def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
-    import yaml
+    from vpr_ros import params_file
     from vpr_ros.launcher import share_dir
-    params = yaml.safe_load((share_dir() / 'config' / 'localize.yaml').read_text())
-    qe = params['query_encoder']['ros__parameters']
-    qe.update(model=cfg.query_model or cfg.gallery_model, checkpoint=cfg.query_checkpoint,
-              map_path=map_dir)
-    path.write_text(yaml.safe_dump(params))
-    return str(path)
+    params = params_file.load(share_dir() / 'config' / 'localize.yaml')
+    params_file.set_node_params(params, 'query_encoder', dict(
+        model=cfg.query_model or cfg.gallery_model, checkpoint=cfg.query_checkpoint,
+        map_path=map_dir))
+    if cfg.query_checkpoint or (cfg.query_model and cfg.query_model != cfg.gallery_model):
+        # the query_encoder checks its network against the map (map_path) before it publishes
+        params_file.set_node_params(params, 'matcher', {'accepted_encoders': ['*']})
+    return params_file.dump(params, path)
 
 
 def run(args) -> int:

@@ -6,6 +6,8 @@ a restart. Mutating services run one at a time and are all-or-nothing.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.parameter import Parameter
@@ -20,16 +22,23 @@ from vpr_ros.nodes.map_messages import (candidates_from_store, map_info_from_sto
                                         place_markers)
 from vpr_ros.nodes.qos import latched_qos
 from vpr_ros.srv import AddPlaces, GetMapInfo, MergeMap, QueryMap, SaveMap
+from vpr_ros.validation import check_descriptor, confined_path, InputError, MAX_TEXT_LEN
 
 MAX_K = 1000
 
 
 class GalleryServer(Component):
+    reconfigurable = ('map_path',)  # a new map is loaded without a restart
+
     def __init__(self, node, cfg: GalleryServerConfig):
         super().__init__(node, cfg)
         self.store = None
         self.load_error = 'no map_path parameter set'
         self._image_encoder = None
+        # save/merge targets and runtime map paths must stay inside this directory
+        root = cfg.maps_root or (str(Path(cfg.map_path).resolve().parent) if cfg.map_path
+                                 else '')
+        self.maps_root = Path(root).resolve() if root else None
         group = MutuallyExclusiveCallbackGroup()
         self.info_pub = self.publisher(MapInfo, 'vpr/map_info', latched_qos())
         self.marker_pub = self.publisher(MarkerArray, 'vpr/map_markers', latched_qos())
@@ -50,7 +59,7 @@ class GalleryServer(Component):
 
     # -- map loading ---------------------------------------------------------------------
     def _load(self, path: str) -> bool:
-        from vpr_ros.mapstore import MapStore
+        from vpr_ros.mapstore import MapStore, read_manifest
         if not path:
             self.store, self.load_error = None, 'no map_path parameter set'
             self.log.error('no map loaded: set the map_path parameter')
@@ -59,6 +68,8 @@ class GalleryServer(Component):
             self.store.close()
             self.store = None
         try:
+            self._confine(path, 'map_path')
+            read_manifest(path)  # a map store, before the writer lock file is created in it
             store = MapStore.open(path, writable=True)
         except Exception as exc:  # any reason a map cannot load is reported, never fatal
             self.store, self.load_error = None, f'cannot load map {path!r}: {exc}'
@@ -73,6 +84,12 @@ class GalleryServer(Component):
     def _on_params(self, params):
         for p in params:
             if p.name == 'map_path' and p.type_ == Parameter.Type.STRING:
+                if p.value:
+                    try:
+                        self._confine(p.value, 'map_path')
+                    except InputError as exc:
+                        self.log.error(f'map_path refused, {self.cfg.map_path!r} kept: {exc}')
+                        return SetParametersResult(successful=False, reason=str(exc))
                 self.cfg.map_path = p.value
                 self._load(p.value)
         return SetParametersResult(successful=True)
@@ -94,15 +111,13 @@ class GalleryServer(Component):
     def _query_cb(self, req, resp):
         if self.store is None:
             return self._fail(resp, self.load_error)
-        q = np.asarray(req.descriptor, dtype=np.float32)
         if req.encoder and req.encoder != self.store.encoder:
-            return self._fail(resp, f'descriptor is for encoder {req.encoder!r}, the map was '
-                                    f'built by {self.store.encoder!r}')
-        if q.size != self.store.dim:
-            return self._fail(resp, f'descriptor has {q.size} values, the map expects '
-                                    f'{self.store.dim} ({self.store.encoder})')
-        if not np.all(np.isfinite(q)):
-            return self._fail(resp, 'descriptor contains NaN or infinite values')
+            return self._fail(resp, f'descriptor is for encoder {req.encoder[:MAX_TEXT_LEN]!r}, '
+                                    f'the map was built by {self.store.encoder!r}')
+        try:
+            q = check_descriptor(req.descriptor, self.store.dim)
+        except InputError as exc:
+            return self._fail(resp, f'{exc} ({self.store.encoder})')
         k = int(req.k) or self.cfg.default_k
         if k > MAX_K:
             return self._fail(resp, f'k={k} is larger than the maximum {MAX_K}')
@@ -136,10 +151,16 @@ class GalleryServer(Component):
         if self.store is None:
             return self._fail(resp, self.load_error)
         try:
-            self.store.save(req.path or None)
+            target = self._confine(req.path, 'save_map path') if req.path else None
+            if target is not None and self.store.path.resolve() in target.parents:
+                raise InputError(f'save_map path {req.path!r} is inside the map itself')
+        except InputError as exc:
+            return self._fail(resp, f'save refused, nothing written: {exc}')
+        try:
+            self.store.save(target)
         except Exception as exc:
             return self._fail(resp, f'save failed, previous version kept: {exc}')
-        resp.success, resp.message = True, f'saved {req.path or self.store.path}'
+        resp.success, resp.message = True, f'saved {target or self.store.path}'
         resp.num_places, resp.version = int(self.store.num_places), str(self.store.version)
         self._publish_info()
         return resp
@@ -155,8 +176,12 @@ class GalleryServer(Component):
         if self.store is None:
             return self._fail(resp, self.load_error)
         try:
+            source = self._confine(req.path, 'merge_map path')
+        except InputError as exc:
+            return self._fail(resp, f'merge refused, nothing written: {exc}')
+        try:
             added, skipped = self.store.merge(
-                req.path, dedup=self._dedup_config() if req.deduplicate else None)
+                source, dedup=self._dedup_config() if req.deduplicate else None)
             if self.cfg.autosave:
                 self.store.save()
         except Exception as exc:
@@ -167,6 +192,13 @@ class GalleryServer(Component):
         return resp
 
     # -- helpers -------------------------------------------------------------------------
+    def _confine(self, path: str, what: str) -> Path:
+        """``path`` resolved inside maps_root (InputError otherwise)."""
+        if self.maps_root is None:
+            raise InputError(f'{what} {path!r} refused: no maps_root (set the maps_root '
+                             'parameter, or start with a map_path)')
+        return confined_path(self.maps_root, path, what)
+
     def _dedup_config(self):
         from vpr_ros.mapstore import DedupConfig
         return DedupConfig(radius_m=self.cfg.dedup_radius_m, yaw_deg=self.cfg.dedup_yaw_deg,

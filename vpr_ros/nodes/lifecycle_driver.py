@@ -41,7 +41,7 @@ def bring_up(node_names: Iterable[str], timeout: float = 300.0, alive=None) -> N
     rclpy.init(context=context)
     node = rclpy.create_node('vpr_lifecycle_driver', context=context)
     try:
-        for name in node_names:
+        for name in (n.strip('/') for n in node_names):
             change = node.create_client(ChangeState, f'/{name}/change_state')
             get = node.create_client(GetState, f'/{name}/get_state')
             for tid, label in ((Transition.TRANSITION_CONFIGURE, 'configure'),
@@ -57,3 +57,20 @@ def bring_up(node_names: Iterable[str], timeout: float = 300.0, alive=None) -> N
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument('action', choices=['up'], help='up: configure, then activate')
+    parser.add_argument('nodes', nargs='+', help="managed node names, e.g. robot1/matcher")
+    parser.add_argument('--timeout', type=float, default=300.0, metavar='S',
+                        help='per transition, waiting for the node to appear included')
+
+
+def run(args) -> int:
+    try:
+        bring_up(args.nodes, timeout=args.timeout)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f'[lifecycle] {exc}', flush=True)
+        return 1
+    print(f'[lifecycle] active: {", ".join(args.nodes)}', flush=True)
+    return 0

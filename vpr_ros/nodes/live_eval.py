@@ -23,23 +23,28 @@ IMAGE_TOPIC = 'camera/image_raw'
 
 def write_params(cfg: EvalConfig, matcher: MatcherConfig, map_encoder: str, path: Path) -> str:
     """The localize graph's YAML with this evaluation's query network and matcher settings."""
-    import yaml
+    from vpr_ros import params_file
     from vpr_ros.evaluation.offline import load_params
     params = load_params(cfg)
     q = query_encoder_config(cfg, map_encoder)
-    qe = params['query_encoder']['ros__parameters']
+    qe = {}
     # reliable: a replay measures the nodes, not frames the middleware drops (the encoder's
     # one-slot mailbox still drops, and counts, frames it cannot keep up with)
     qe.update(model=q.model, checkpoint=q.checkpoint, backend=q.backend, threads=q.threads,
               image_topic=IMAGE_TOPIC, image_qos='reliable')
     if q.input_size:
         qe['input_size'] = [int(v) for v in q.input_size]
-    m = {k: v for k, v in dataclasses.asdict(matcher).items() if k != 'map_path'}
+    # (empty lists left out: ROS parameter YAML cannot type them)
+    m = {k: v for k, v in dataclasses.asdict(matcher).items() if k != 'map_path' and v != []}
     m['publish_unlocalized_prior'] = True  # record every frame's prior; 'localized' still says
-    params.setdefault('matcher', {}).setdefault('ros__parameters', {}).update(m)
+    if q.checkpoint or q.model != map_encoder:
+        # a query network other than the map's: the query_encoder, given the map, has checked
+        # that it was trained for it, so the matcher takes its descriptors
+        m['accepted_encoders'] = ['*']
+    params_file.set_node_params(params, 'query_encoder', qe)
+    params_file.set_node_params(params, 'matcher', m)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(params))
-    return str(path)
+    return params_file.dump(params, path)
 
 
 def _check_alive(group) -> None:

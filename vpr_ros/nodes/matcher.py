@@ -24,6 +24,7 @@ from vpr_ros.nodes.component import Component, run_component
 from vpr_ros.nodes.conversions import stamp_seconds
 from vpr_ros.nodes.map_messages import candidates_from_store, pose_from_xyz_yaw, yaw_of_pose
 from vpr_ros.nodes.qos import latched_qos
+from vpr_ros.validation import all_finite, check_descriptor, InputError, MAX_COORD_M, MAX_TEXT_LEN
 
 OUTPUT_MODES = ('pose0', 'initialpose', 'both')
 STATES = {'lost': LocalizationStatus.LOST, 'localizing': LocalizationStatus.LOCALIZING,
@@ -97,11 +98,13 @@ class Matcher(Component):
             self.log.warning(f'no map loaded, dropping descriptor: {self._last_error}',
                              throttle_duration_sec=5.0)
             return
-        q = np.asarray(msg.descriptor, dtype=np.float32)
-        if q.size != self.store.dim or not np.all(np.isfinite(q)):
-            self.log.error(
-                f'descriptor from {msg.encoder!r} has {q.size} values (finite: '
-                f'{bool(np.all(np.isfinite(q)))}); the map expects {self.store.dim} finite values')
+        if not self._encoder_accepted(msg.encoder):
+            return
+        try:
+            q = check_descriptor(msg.descriptor, self.store.dim)
+        except InputError as exc:
+            self.log.error(f'descriptor from {msg.encoder!r} refused: {exc}',
+                           throttle_duration_sec=5.0)
             return
         made_for = self.hubness.meta.get('encoder') if self.hubness is not None else None
         if made_for and msg.encoder != made_for:
@@ -109,12 +112,45 @@ class Matcher(Component):
                              f'for {made_for!r}: its biases do not fit this query network',
                              throttle_duration_sec=10.0)
         scores, ids = search_map(self.store, q, self.cfg.top_k, self.hubness)
+        positions = self.store.positions(ids)
+        sane = np.all(np.isfinite(positions) & (np.abs(positions) <= MAX_COORD_M), axis=1)
+        if not np.all(sane):
+            self.log.error(f'map places {ids[~sane].tolist()} have positions beyond '
+                           f'{MAX_COORD_M:g} m or not finite: ignored (repair the map)',
+                           throttle_duration_sec=10.0)
+            ids, scores, positions = ids[sane], scores[sane], positions[sane]
         if ids.size == 0:
             return
         stamp_s = stamp_seconds(msg.header.stamp)
-        est = self.tracker.step(stamp_s, scores, self.store.positions(ids), self.store.yaws(ids),
-                                self._odom, self.store.num_places)
+        try:
+            est = self.tracker.step(stamp_s, scores, positions, self.store.yaws(ids),
+                                    self._odom, self.store.num_places)
+        except Exception as exc:  # one bad frame never takes the node down
+            est, problem = None, f'{type(exc).__name__}: {exc}'
+        else:
+            problem = '' if all_finite(est.x, est.y, est.yaw, est.covariance, est.confidence) \
+                else 'non-finite pose or covariance'
+        if problem:
+            self.tracker.reset()  # the filter state may hold the bad values
+            self.log.error(f'frame stamped {stamp_s:.3f} skipped, filter reset: {problem}',
+                           throttle_duration_sec=5.0)
+            return
         self._publish(msg, stamp_s, ids, scores, est)
+
+    def _encoder_accepted(self, encoder: str) -> bool:
+        """The map's encoder, the hubness reference's query network or one listed in
+        accepted_encoders; anything else is refused with a (throttled) error."""
+        accepted = {self.store.encoder, *self.cfg.accepted_encoders}
+        if self.hubness is not None and self.hubness.meta.get('encoder'):
+            accepted.add(self.hubness.meta['encoder'])
+        if encoder in accepted or '*' in accepted:
+            return True
+        self.log.error(f'descriptor from encoder {encoder[:MAX_TEXT_LEN]!r} refused: the map '
+                       f'was built by {self.store.encoder!r} and accepted_encoders is '
+                       f'{list(self.cfg.accepted_encoders)}; if {encoder[:MAX_TEXT_LEN]!r} is '
+                       'a query network trained for this map, add it to the matcher parameter '
+                       'accepted_encoders', throttle_duration_sec=5.0)
+        return False
 
     def _publish(self, msg, stamp_s: float, ids, scores, est) -> None:
         cfg = self.cfg

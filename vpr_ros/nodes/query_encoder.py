@@ -7,16 +7,18 @@ callbacks (parameters, services, stats).
 """
 from __future__ import annotations
 
+import functools
 import json
+import re
 import threading
 import time
 
+import numpy as np
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from vpr_ros.config import QueryEncoderConfig
-from vpr_ros.imaging import ImageDecodeError
 from vpr_ros.msg import Descriptor
 from vpr_ros.nodes.component import Component, run_component
 from vpr_ros.nodes.conversions import compressed_to_rgb, image_to_rgb
@@ -33,16 +35,18 @@ class QueryEncoder(Component):
                       f'{cfg.backend}) ready')
         self.pub = self.publisher(Descriptor, cfg.descriptor_topic, 10)
         qos = image_qos(cfg.image_qos)
+        raw = functools.partial(image_to_rgb, max_pixels=cfg.max_image_pixels)
+        compressed = functools.partial(compressed_to_rgb, max_pixels=cfg.max_image_pixels)
         if cfg.image_topic:
-            self.subscription(Image, cfg.image_topic, lambda m: self._offer(m, image_to_rgb),
-                              qos)
+            self.subscription(Image, cfg.image_topic, lambda m: self._offer(m, raw), qos)
         if cfg.compressed_topic:
             self.subscription(CompressedImage, cfg.compressed_topic,
-                              lambda m: self._offer(m, compressed_to_rgb), qos)
+                              lambda m: self._offer(m, compressed), qos)
         self.service(Trigger, '~/stats', self._stats_cb)
         self.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
                       'last_inference_ms': 0.0}
         self._slot = None
+        self._error_kinds = set()
         self._cv = threading.Condition()
         self._running = True
         self._worker = threading.Thread(target=self._work, name='encoder', daemon=True)
@@ -66,18 +70,31 @@ class QueryEncoder(Component):
                     return
                 msg, decode = self._slot
                 self._slot = None
-            self._encode_and_publish(msg, decode)
+            try:  # whatever one frame does, the worker lives on to encode the next one
+                self._encode_and_publish(msg, decode)
+            except Exception as exc:
+                self._frame_failed(msg, exc)
+
+    def _frame_failed(self, msg, exc: Exception) -> None:
+        with self._cv:
+            self.stats['errors'] += 1
+        stamp = f'{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}'
+        text = (f'dropping frame stamped {stamp} ({self.stats["errors"]} errors so far): '
+                f'{type(exc).__name__}: {exc}')
+        # each new kind of problem is reported at once, repeats at most every 5 s
+        kind = (type(exc).__name__, re.sub(r'[0-9]+', '#', str(exc))[:120])
+        if kind not in self._error_kinds and len(self._error_kinds) < 32:
+            self._error_kinds.add(kind)
+            self.log.error(text)
+        else:
+            self.log.error(text, throttle_duration_sec=5.0)
 
     def _encode_and_publish(self, msg, decode) -> None:
         t0 = time.perf_counter()
-        try:
-            rgb = decode(msg)
-            desc = self.encoder.encode(rgb)[0]
-        except ImageDecodeError as exc:
-            self.stats['errors'] += 1
-            self.log.error(f'dropping frame stamped {msg.header.stamp.sec}.'
-                           f'{msg.header.stamp.nanosec:09d}: {exc}')
-            return
+        rgb = decode(msg)
+        desc = self.encoder.encode(rgb)[0]
+        if not np.all(np.isfinite(desc)):
+            raise ValueError('the query network produced NaN or infinite values')
         out = Descriptor()
         out.header = msg.header
         out.encoder = self.encoder.name

@@ -17,6 +17,7 @@ import numpy as np
 
 from vpr_ros.geo import MapOrigin
 from vpr_ros.imaging import encode_compressed, encode_raw
+from vpr_ros.io.bag_writer import BAG_VERSION
 from vpr_ros.world.camera import CameraPose
 
 STORAGE_SUFFIX = {'mcap': '.mcap', 'sqlite3': '.db3'}
@@ -58,7 +59,7 @@ class BagWriter:
         skip = ({'/camera/image_raw'} if not raw else set()) | ({'/gps/fix'} if not gps else set())
         self.topics = {k: v for k, v in TOPICS.items() if k not in skip}
         plugin = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}[storage]
-        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
         self._writer.open()
         self._conns = {topic: self._writer.add_connection(
             topic, msgtype, typestore=self.ts,
