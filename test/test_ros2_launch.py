@@ -103,3 +103,57 @@ def test_two_namespaced_launches_localize_their_own_frames(world):
         client.close()
     assert codes['robot1'] == 0, procs['robot1'].log()  # Ctrl-C: every node exits cleanly
     assert 'process has died' not in procs['robot1'].log()
+
+
+def test_nav2_launch_refuses_nav2_without_an_occupancy_map(tmp_path):
+    require_ros2()
+    out = ros2('launch', 'vpr_ros', 'nav2_localize.launch.py', 'with_nav2:=true',
+               check=False, cwd=tmp_path)
+    assert 'with_nav2:=true needs nav2_map:=' in out, out
+    assert 'process started' not in out  # refused before anything starts
+
+
+def test_nav2_launch_gives_map_to_odom_to_one_owner(tmp_path, monkeypatch):
+    """With Nav2 and robot_localization present (faked package shares), AMCL owns map->odom
+    and the EKF runs with publish_tf false; the user's YAML output_mode is not overridden."""
+    require_ros2()
+    import importlib.util
+    from launch import LaunchContext
+    from launch.actions import IncludeLaunchDescription, LogInfo
+    from launch_ros.actions import Node
+    from ros_harness import REPO
+    spec = importlib.util.spec_from_file_location('nav2_launch',
+                                                  REPO / 'launch' / 'nav2_localize.launch.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for pkg in ('nav2_bringup', 'robot_localization', 'nav2_lifecycle_manager'):
+        (tmp_path / pkg / 'launch').mkdir(parents=True)
+    (tmp_path / 'nav2_bringup' / 'launch' / 'localization_launch.py').write_text(
+        'from launch import LaunchDescription\n\n\n'
+        'def generate_launch_description():\n    return LaunchDescription([])\n')
+    monkeypatch.setattr(mod, '_share', lambda p: str(REPO) if p == 'vpr_ros'
+                        else str(tmp_path / p))
+    context = LaunchContext()
+    for name, (default, _) in mod.ARGUMENTS.items():
+        context.launch_configurations[name] = default or ''
+    context.launch_configurations.update(params_file=str(REPO / 'config' / 'localize.yaml'),
+                                         with_nav2='true', with_ekf='true',
+                                         nav2_map=str(tmp_path / 'occ.yaml'), map='/maps/m')
+    actions = mod._setup(context)
+    ekf = [a for a in actions if isinstance(a, Node) and a.node_executable == 'ekf_node']
+    assert len(ekf) == 1
+    assert overrides_of(ekf[0])['publish_tf'] is False
+    assert any(isinstance(a, IncludeLaunchDescription) for a in actions)  # AMCL
+    logs = ' '.join(t.text for a in actions if isinstance(a, LogInfo) for t in a.msg)
+    assert 'publish_tf false' in logs
+    matcher = next(a for a in actions if isinstance(a, Node) and a.node_executable == 'matcher')
+    assert 'output_mode' not in overrides_of(matcher) and 'map_path' in overrides_of(matcher)
+
+
+def overrides_of(node) -> dict:
+    """The dict parameters of a launch_ros Node (after launch_ros normalised them)."""
+    out = {}
+    for p in node._Node__parameters:
+        if isinstance(p, dict):
+            out.update({''.join(s.text for s in k): v for k, v in p.items()})
+    return out

@@ -35,6 +35,10 @@ class Query:
     decode_ms: float = 0.0
 
 
+# the loggers whose warnings an evaluation report lists
+WARNING_LOGGERS = ('vpr_ros.evaluation', 'vpr_ros.io.bags', 'vpr_ros.io.bag_backends')
+
+
 class _Collect(logging.Handler):
     def __init__(self, out: List[str]):
         super().__init__(logging.WARNING)
@@ -46,13 +50,24 @@ class _Collect(logging.Handler):
 
 @contextlib.contextmanager
 def capture_warnings(out: List[str]):
-    """Collect WARNING+ log messages of vpr_ros (bag readers...) into ``out``."""
-    handler, logger = _Collect(out), logging.getLogger('vpr_ros')
-    logger.addHandler(handler)
+    """Collect WARNING+ log messages of vpr_ros (bag readers...) into ``out``.
+
+    ROS 2's launch package, once imported (its pytest plugins import it in every test run of a
+    ROS install), creates every later logger with ``propagate = False``; the handler is then
+    attached to each vpr_ros logger itself, not only to the ``vpr_ros`` parent."""
+    handler = _Collect(out)
+    for name in WARNING_LOGGERS:  # created now if their modules are imported later
+        logging.getLogger(name)
+    loggers = [logging.getLogger('vpr_ros')] + [
+        lg for name, lg in logging.Logger.manager.loggerDict.items()
+        if name.startswith('vpr_ros.') and isinstance(lg, logging.Logger) and not lg.propagate]
+    for lg in loggers:
+        lg.addHandler(handler)
     try:
         yield out
     finally:
-        logger.removeHandler(handler)
+        for lg in loggers:
+            lg.removeHandler(handler)
 
 
 def pick_pose_topic(bag, named: str, geo_map: bool) -> Optional[str]:

@@ -163,12 +163,19 @@ def run_component(name: str, component_cls: Type[Component], config_cls, args=No
     argv = list(sys.argv if args is None else args)
     non_ros = rclpy.utilities.remove_ros_args(argv)
     host = ManagedComponentNode if '--managed' in non_ros else ComponentNode
+    # rclpy's handler shuts the context down and then calls this one: later signals are
+    # ignored, because Ctrl-C in a terminal reaches a node twice (its process group, then
+    # ros2 launch) and the second must not interrupt the clean-up (exit -2, "process died")
+    signal.signal(signal.SIGINT, _ignore_further_signals)
+    signal.signal(signal.SIGTERM, _ignore_further_signals)
     rclpy.init(args=argv)
     node = None
     try:
         try:
             node = host(name, component_cls, config_cls)
         except Exception as exc:  # a node that cannot start says why and exits non-zero
+            if not rclpy.ok():  # ... unless a signal stopped it while it was starting
+                return
             print(f'[FATAL] {name} could not start: {exc}', file=sys.stderr, flush=True)
             raise SystemExit(1)
         # Everything built at start-up (torch, faiss, the map) moves to a permanent GC
@@ -176,17 +183,25 @@ def run_component(name: str, component_cls: Type[Component], config_cls, args=No
         # 86 ms in query_encoder and stalled the frame in flight).
         gc.collect()
         gc.freeze()
+        if not rclpy.ok():  # a signal arrived while the node was starting
+            return
         n = int(getattr(component_cls, 'executor_threads', 2))
         executor = SingleThreadedExecutor() if n <= 1 else MultiThreadedExecutor(num_threads=n)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # a signal shut the context down while the node was still starting: a normal stop
     finally:
-        # Ctrl-C in a terminal reaches the node twice (its process group, then ros2 launch);
-        # the second must not interrupt the clean-up (the exit code would be -2 and launch
-        # would report the node as died).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _ignore_further_signals()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _ignore_further_signals(*_args) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
