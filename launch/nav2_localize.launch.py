@@ -47,7 +47,7 @@ def _share(package):
         return None
 
 
-def _vpr_nodes(arg, namespace):
+def _vpr_nodes(arg, namespace, ekf: bool):
     from vpr_ros.launcher import GRAPHS, MAP_PATH_NODES
     sim = arg('use_sim_time').lower() == 'true'
     actions, names = [], []
@@ -59,6 +59,10 @@ def _vpr_nodes(arg, namespace):
             overrides['output_mode'] = arg('output_mode')
             actions.append(LogInfo(msg=f'matcher output_mode set to {arg("output_mode")} by '
                                        'the launch argument'))
+        if name == 'matcher' and ekf:
+            overrides['set_pose_topic'] = 'set_pose'
+            actions.append(LogInfo(msg='matcher set_pose_topic set to set_pose: '
+                                       'relocalizations reset the EKF (with_ekf)'))
         actions.append(Node(
             package='vpr_ros', executable=executable, name=name, namespace=namespace,
             arguments=['--managed'], parameters=[arg('params_file'), overrides],
@@ -99,7 +103,8 @@ def _setup(context):
         raise RuntimeError('with_nav2:=true needs nav2_map:=<occupancy map .yaml> (Nav2 '
                            'localizes against it); or run with with_nav2:=false')
     share = _share('vpr_ros')
-    actions, names = _vpr_nodes(arg, namespace)
+    ekf = with_ekf and bool(_share('robot_localization'))
+    actions, names = _vpr_nodes(arg, namespace, ekf)
     actions += _lifecycle_manager(names, namespace, sim)
     nav2 = _share('nav2_bringup') if with_nav2 else None
     if with_nav2 and not nav2:

@@ -1,6 +1,8 @@
 """Builders of small maps and image sets for the node tests."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import yaml
 
@@ -40,18 +42,21 @@ def build_test_map(path, model: str, input_size, images, spacing_m: float = 30.0
 
 def write_params(path, model: str, input_size, map_path: str, namespace: str = '',
                  **per_node) -> str:
-    """A localize.yaml for the tests (per_node: {'matcher': {...}} overrides); with
-    ``namespace`` the keys name the nodes in that namespace."""
+    """A localize.yaml for the tests (per_node: {'matcher': {...}} overrides, or the settings
+    of another node name, e.g. a second encoder: {'query_encoder_jpeg': {...}} starts from the
+    query_encoder's); with ``namespace`` the keys name the nodes in that namespace."""
     params = {
         'query_encoder': {'ros__parameters': {
             'model': model, 'input_size': list(input_size), 'map_path': str(map_path),
-            'image_topic': 'camera/image_raw', 'compressed_topic': 'camera/image_raw/compressed',
+            'image_topic': 'camera/image_raw', 'transport': 'raw',
             'descriptor_topic': 'vpr/descriptor'}},
         'gallery_server': {'ros__parameters': {'map_path': str(map_path), 'default_k': 5}},
         'matcher': {'ros__parameters': {'map_path': str(map_path), 'top_k': 5,
                                         'map_reload_period_s': 0.5, 'use_filter': False}},
     }
-    for node, values in per_node.items():
+    encoder = params['query_encoder']['ros__parameters']
+    for node, values in sorted(per_node.items(), key=lambda kv: kv[0] not in params):
+        params.setdefault(node, {'ros__parameters': copy.deepcopy(encoder)})  # no YAML alias
         params[node]['ros__parameters'].update(values)
     if namespace:
         params = {f'{namespace}/{node}': body for node, body in params.items()}

@@ -157,7 +157,9 @@ def test_teacher_region_tokens_and_batch_independence():
 
 
 def test_released_offset_lookup_reads_the_lower_right_quarter():
-    tdda = TDDA(dim=8, offset_hidden=8, fusion_hidden=8, pos_hidden=8).eval()
+    assert TDDA(dim=8).offset_lookup == 'released'  # the default: what the release was trained
+    tdda = TDDA(dim=8, offset_hidden=8, fusion_hidden=8, pos_hidden=8,
+                offset_lookup='roi').eval()
     omap = torch.zeros(1, 4, 16, 16)
     omap[:, 0, 8:, 8:] = 1.0  # dx set only in the lower-right quarter of the map
     pts = torch.tensor([[0.2, 0.2], [0.9, 0.9]])

@@ -98,6 +98,7 @@ def test_query_encoder_worker_survives_any_exception():
     qe.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
                 'last_inference_ms': 0.0}
     qe._slot, qe._error_kinds, qe._cv, qe._running = None, set(), threading.Condition(), True
+    qe._inference_ms_sum = 0.0
     worker = threading.Thread(target=qe._work, daemon=True)
     worker.start()
     from sensor_msgs.msg import Image

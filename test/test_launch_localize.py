@@ -5,17 +5,10 @@ import unittest
 
 import pytest
 
-try:
-    import launch_testing
-    import launch_testing.asserts
-    from launch import LaunchDescription
-except ImportError:  # no launch system: skip on a user's machine, fail in CI
-    from ros2_tools import require_ros2
-    try:
-        require_ros2()
-    except pytest.skip.Exception as exc:
-        pytest.skip(str(exc), allow_module_level=True)
-    raise
+from launch_checks import launch_testing_or_skip
+
+launch_testing = launch_testing_or_skip()
+from launch import LaunchDescription  # noqa: E402
 
 from launch_checks import include, localize_once, SPACING, test_world  # noqa: E402
 from ros_harness import RosClient  # noqa: E402

@@ -24,11 +24,14 @@ def graph(tmp_path_factory, test_model):
     tmp = tmp_path_factory.mktemp('graph')
     images = place_images(N_PLACES)
     build_test_map(tmp / 'map', model, size, images)
-    # the traced + frozen backend here; the other node tests run the eager one
+    # the traced + frozen backend here; the other node tests run the eager one. A camera's
+    # JPEG/PNG stream is the compressed transport: a second encoder, on the same base topic
     params = write_params(tmp / 'params.yaml', model, size, tmp / 'map',
-                          query_encoder={'backend': 'torchscript'})
+                          query_encoder={'backend': 'torchscript'},
+                          query_encoder_jpeg={'transport': 'compressed'})
     nodes = [NodeProcess(exe, params, tmp) for exe in
              ('gallery_server', 'query_encoder', 'matcher')]
+    nodes.append(NodeProcess('query_encoder', params, tmp, name='query_encoder_jpeg'))
     client = RosClient()
     out = {
         'images': images, 'nodes': {n.name: n for n in nodes}, 'client': client,
@@ -40,6 +43,8 @@ def graph(tmp_path_factory, test_model):
     }
     wait_for(lambda: 'ready' in out['nodes']['query_encoder'].log(), 240, what='encoder start')
     assert 'backend torchscript) ready' in out['nodes']['query_encoder'].log()
+    wait_for(lambda: 'ready' in out['nodes']['query_encoder_jpeg'].log(), 240,
+             what='JPEG encoder start')
     wait_for(lambda: 'matching against' in out['nodes']['matcher'].log(), 240, what='matcher')
     wait_for(lambda: client.node.count_subscribers('camera/image_raw') > 0
              and client.node.count_subscribers('camera/image_raw/compressed') > 0
@@ -132,7 +137,7 @@ def test_bad_images_are_logged_and_the_node_keeps_serving(graph, bad):
         msg, kind, expect = Image(encoding='rgb8'), 'raw', 'zero-size image'
     msg.header.stamp = stamp(40)
     graph[kind].publish(msg)
-    node = graph['nodes']['query_encoder']
+    node = graph['nodes']['query_encoder' if kind == 'raw' else 'query_encoder_jpeg']
     wait_for(lambda: expect in node.log(), 20, what=f'log line {expect!r}')
     assert node.alive()
     _, match, _ = send_and_wait(graph, rgb_to_image(img), 41 + len(bad))

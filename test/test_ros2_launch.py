@@ -148,6 +148,7 @@ def test_nav2_launch_gives_map_to_odom_to_one_owner(tmp_path, monkeypatch):
     assert 'publish_tf false' in logs
     matcher = next(a for a in actions if isinstance(a, Node) and a.node_executable == 'matcher')
     assert 'output_mode' not in overrides_of(matcher) and 'map_path' in overrides_of(matcher)
+    assert overrides_of(matcher)['set_pose_topic'].split()[0] == 'set_pose'  # to the EKF
 
 
 def overrides_of(node) -> dict:
@@ -155,5 +156,9 @@ def overrides_of(node) -> dict:
     out = {}
     for p in node._Node__parameters:
         if isinstance(p, dict):
-            out.update({''.join(s.text for s in k): v for k, v in p.items()})
+            out.update({text(k): text(v) if isinstance(v, tuple) else v for k, v in p.items()})
     return out
+
+
+def text(substitutions) -> str:
+    return ''.join(s.text for s in substitutions)

@@ -17,8 +17,11 @@ T = TypeVar('T')
 class QueryEncoderConfig:
     """query_encoder: camera images in, descriptors out."""
 
-    image_topic: str = 'camera/image_raw'             # sensor_msgs/Image ('' disables)
-    compressed_topic: str = 'camera/image_raw/compressed'  # sensor_msgs/CompressedImage ('' off)
+    image_topic: str = 'camera/image_raw'             # base topic, as image_transport names it
+    # raw: sensor_msgs/Image on image_topic; compressed: sensor_msgs/CompressedImage (JPEG/PNG)
+    # on <image_topic>/compressed. One of them, never both (a camera often publishes both).
+    transport: str = 'raw'
+    camera_info_topic: str = ''  # sensor_msgs/CameraInfo, shown in ~/stats ('' = none)
     descriptor_topic: str = 'vpr/descriptor'
     model: str = ''  # registered model name (vpr-ros profile); '' = the map's own model
     checkpoint: str = ''                              # trained query network (overrides model)
@@ -71,9 +74,20 @@ class MatcherConfig:
     odom_topic: str = ''  # nav_msgs/Odometry for the filter ('' = none)
     calibration_file: str = ''                        # confidence calibration JSON ('' = identity)
     status_topic: str = 'vpr/status'                  # vpr_ros/LocalizationStatus
+    status_timeout_s: float = 2.0  # status LOST after this long without a descriptor
     output_mode: str = 'pose0'                        # pose0 | initialpose | both
     initialpose_topic: str = 'initialpose'  # AMCL's topic (frame must be its global frame)
-    initialpose_min_interval_s: float = 10.0          # rate limit of initialpose events
+    initialpose_min_interval_s: float = 10.0  # rate limit of initialpose / set_pose events
+    # robot_localization's set_pose topic: relocalization events reset its EKF there ('' = off)
+    set_pose_topic: str = ''
+    # the camera's pose in base_link (the map holds camera poses; priors are for base_link)
+    camera_x_m: float = 0.0
+    camera_y_m: float = 0.0
+    camera_yaw_rad: float = 0.0
+    # top-1 cosine below this = an unrecognised frame (lens cap, blank, noise, elsewhere): no
+    # localized prior, the filter is not updated; -1 = from the map's own similarity statistics
+    # (similarity.py); below -1: never
+    min_similarity: float = -1.0
     hubness_reference: str = ''  # query network's CSLS reference (.npz of train asym; '' = off)
     hubness_k: int = 10                               # its neighbours per map entry
     hubness_candidates: int = 50                      # plain top-N re-scored with the biases

@@ -43,7 +43,7 @@ def write_params(cfg, map_path: str, network: str, path: Path) -> str:
     params = params_file.load(share_dir() / 'config' / 'localize.yaml')
     params_file.set_node_params(params, 'query_encoder', dict(
         model='', checkpoint=network, backend=cfg.node_backend, threads=cfg.node_threads,
-        input_size=[cfg.node_input_size] * 2, map_path='', image_topic=''))
+        input_size=[cfg.node_input_size] * 2, map_path='', transport='compressed'))
     params_file.set_node_params(params, 'gallery_server', dict(map_path=map_path))
     params_file.set_node_params(params, 'matcher', dict(
         map_path=map_path, top_k=cfg.top_k, publish_unlocalized_prior=True,

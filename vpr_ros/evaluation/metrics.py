@@ -36,6 +36,20 @@ def correct_matrix(gt_xy, cand_xy, threshold_m: float, gt_yaw=None, cand_yaw=Non
     return ok
 
 
+def search_correct(q_desc, db_desc, q_xy, db_xy, threshold_m: float = 25.0,
+                   k: int = 10) -> np.ndarray:
+    """(Q, min(k, N)) bool correct matrix of an exact inner-product search of the query
+    descriptors in the database's: the one retrieval + ground-truth step behind every recall
+    (evaluation, training reports, the world's difficulty check)."""
+    import faiss
+    db = np.ascontiguousarray(db_desc, dtype=np.float32)
+    index = faiss.IndexFlatIP(db.shape[1])
+    index.add(db)
+    kmax = min(int(k), len(db))
+    _, idx = index.search(np.ascontiguousarray(q_desc, dtype=np.float32), kmax)
+    return correct_matrix(q_xy, np.asarray(db_xy, np.float64)[idx], threshold_m)
+
+
 def recall_at(correct: np.ndarray, ns: Iterable[int] = (1, 5, 10)) -> Dict[str, float]:
     """{"N": fraction of queries with a correct candidate among their first N}."""
     c = np.asarray(correct, bool)

@@ -17,7 +17,6 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 
 from vpr_ros.config import MatcherConfig, QueryEncoderConfig
-from vpr_ros.hubness import hubness_corrector, open_map, search_map
 from vpr_ros.evaluation import EvalConfig, EvalRun, FrameResult
 
 
@@ -35,6 +34,7 @@ class Query:
     decode_ms: float = 0.0
 
 
+ODOM_TOLERANCE_S = 0.5  # odometry this close to an image stamp is used (the matcher's buffer)
 # the loggers whose warnings an evaluation report lists
 WARNING_LOGGERS = ('vpr_ros.evaluation', 'vpr_ros.io.bags', 'vpr_ros.io.bag_backends')
 
@@ -184,23 +184,22 @@ def query_encoder_config(cfg: EvalConfig, map_encoder: str) -> QueryEncoderConfi
 def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> EvalRun:
     """Every query through decode -> encode -> search -> summarize, timed per stage.
 
-    Summarize is the matcher's per-frame logic (LocalizationTracker: single-frame or the
-    temporal filter, as the matcher settings say), fed the frames in bag order."""
-    from vpr_ros.localization.tracking import LocalizationTracker
+    Search and summarize are the matcher node's own Localizer (hubness correction, single-frame
+    or temporal filter, calibration, as the matcher settings say), fed the frames in bag order."""
+    from vpr_ros.localization.localizer import Localizer
     from vpr_ros.query_pipeline import load_query_encoder
     m = matcher or matcher_config(load_params(cfg))
     if cfg.vg:  # independent images, not a sequence: the single-frame path of the matcher
         m = dataclasses.replace(m, use_filter=False)
-    tracker = LocalizationTracker(m)
-    hubness = hubness_corrector(m)
-    store = open_map(cfg.map, hubness)
+    localizer = Localizer(m).open(cfg.map)
+    store = localizer.store
     info = {'temporal_filter': bool(m.use_filter), 'hubness_reference': m.hubness_reference,
             'map_places': store.num_places,
             'map_encoder': store.encoder, 'map_version': store.version}
     encoder = load_query_encoder(query_encoder_config(cfg, store.encoder))
     info.update(model=encoder.name, dim=encoder.dim, backend=encoder.backend,
                 input_size=list(encoder.input_size))
-    k = max(m.top_k, 10)
+    odom = odometry_of(cfg, m, info)
     frames: List[FrameResult] = []
     t_start = time.perf_counter()
     try:
@@ -208,23 +207,37 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
             t0 = time.perf_counter()
             desc = encoder.encode(q.rgb)[0]
             t1 = time.perf_counter()
-            scores, ids = search_map(store, desc, k, hubness)
+            match = localizer.search(desc, q.stamp, k=10)  # R@10 needs 10 candidates
             t2 = time.perf_counter()
-            fr = FrameResult(q.index, q.stamp, q.name, q.condition, q.gt, q.gt_yaw, ids,
-                             scores.astype(np.float64))
-            if ids.size:
-                top = ids[:m.top_k]  # the matcher summarizes its top_k candidates
-                est = tracker.step(q.stamp, scores[:m.top_k], store.positions(top),
-                                   store.yaws(top), None, num_places=store.num_places)
+            fr = FrameResult(q.index, q.stamp, q.name, q.condition, q.gt, q.gt_yaw, match.ids,
+                             match.scores.astype(np.float64))
+            est = localizer.estimate(match, odom(q.stamp)).estimate
+            if est is not None:
                 fr.prior = (est.x, est.y, est.yaw)
                 fr.confidence, fr.localized = float(est.confidence), bool(est.localized)
                 fr.answered = True
-                fr.cand_xy, fr.cand_yaw = store.positions(ids)[:, :2], store.yaws(ids)
+                fr.cand_xy, fr.cand_yaw = match.positions[:, :2], match.yaws
             t3 = time.perf_counter()
             fr.latency_ms = {'decode': q.decode_ms, 'encode': (t1 - t0) * 1e3,
                              'search': (t2 - t1) * 1e3, 'summarize': (t3 - t2) * 1e3,
                              'total': q.decode_ms + (t3 - t0) * 1e3}
             frames.append(fr)
     finally:
-        store.close()
+        localizer.close()
     return EvalRun('offline', frames, time.perf_counter() - t_start, info)
+
+
+def odometry_of(cfg: EvalConfig, m: MatcherConfig, info: dict):
+    """``stamp -> (x, y, yaw) or None``: the bag's ``odom_topic`` (the matcher's setting) at
+    each image stamp, as the matcher node receives it; nothing when the setting is empty or
+    the queries are a folder."""
+    if not (m.odom_topic and cfg.bag and m.use_filter):
+        return lambda _stamp: None
+    from vpr_ros.io.bags import BagReader
+    track = BagReader(cfg.bag, pose_topic=m.odom_topic).pose_track()
+    info['odometry'] = {'topic': m.odom_topic, 'poses': len(track)}
+
+    def at(stamp: float):
+        p = track.at(stamp, ODOM_TOLERANCE_S)
+        return None if p is None else (p.x, p.y, p.yaw)
+    return at

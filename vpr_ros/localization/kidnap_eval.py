@@ -17,8 +17,8 @@ import numpy as np
 
 from vpr_ros.config import MatcherConfig
 from vpr_ros.localization.calibration import expected_calibration_error, fit_calibration
-from vpr_ros.localization.place_filter import FilterConfig, PlaceFilter
-from vpr_ros.retrieval import summarize_candidates
+from vpr_ros.localization.place_filter import FilterConfig
+from vpr_ros.localization.tracking import LocalizationTracker
 
 CORRECT_M = 25.0
 
@@ -47,31 +47,24 @@ def find_jump(frames: Sequence[EvalFrame], factor: float = 5.0) -> Optional[int]
 
 
 def run_single(frames: Sequence[EvalFrame], mcfg: MatcherConfig) -> Dict[str, np.ndarray]:
-    """Per-frame estimate, confidence and published flag of single-frame retrieval."""
-    est, conf = [], []
-    for f in frames:
-        p = summarize_candidates(f.scores, f.positions, f.yaws, mcfg.temperature,
-                                 mcfg.cluster_radius_m, mcfg.base_position_std_m,
-                                 mcfg.base_yaw_std_rad)
-        est.append((p.x, p.y))
-        conf.append(p.confidence)
-    conf = np.array(conf)
-    return {'xy': np.array(est), 'confidence': conf, 'raw_confidence': conf,
-            'published': conf >= mcfg.min_confidence,
-            'relocalized': np.zeros(len(frames), bool)}
+    """Per-frame estimate, confidence and published flag of the matcher's single-frame path."""
+    return _run(frames, dataclasses.replace(mcfg, use_filter=False), False, 0)
 
 
-def run_filter(frames: Sequence[EvalFrame], cfg: FilterConfig, use_odom: bool = True,
+def run_filter(frames: Sequence[EvalFrame], mcfg: MatcherConfig, use_odom: bool = True,
                num_places: int = 0) -> Dict[str, np.ndarray]:
-    """Per-frame estimate, confidence, published (localized) and relocalized flags."""
-    flt = PlaceFilter(cfg)
+    """Per-frame estimate, confidence, published (localized) and relocalized flags of the
+    matcher's temporal filter (``mcfg.filter``), fed the frames' odometry or none."""
+    return _run(frames, dataclasses.replace(mcfg, use_filter=True), use_odom, num_places)
+
+
+def _run(frames, mcfg: MatcherConfig, use_odom: bool, num_places: int) -> Dict[str, np.ndarray]:
+    """The matcher's own tracker (calibration included) over the frames, in order."""
+    tracker = LocalizationTracker(mcfg)
     est, conf, raw, pub, reloc = [], [], [], [], []
-    prev = None
     for f in frames:
-        dt = f.stamp - prev if prev is not None else 0.0
-        prev = f.stamp
-        e = flt.step(f.scores, f.positions, f.yaws, f.odom if use_odom else None, dt,
-                     num_places)
+        e = tracker.step(f.stamp, f.scores, f.positions, f.yaws, None, num_places,
+                         motion=f.odom if use_odom else None)
         est.append((e.x, e.y))
         conf.append(e.confidence)
         raw.append(e.raw_confidence)
@@ -136,13 +129,15 @@ def evaluate_sequence(frames: Sequence[EvalFrame], cfg: Optional[FilterConfig] =
     """Compare single-frame retrieval and the filter (with and, if the frames carry odometry,
     without it) on ``frames`` retrieved from a map of ``num_places`` places (0: unknown).
     ``jump`` defaults to ``find_jump(frames)``."""
-    cfg = cfg or FilterConfig()
     mcfg = matcher or MatcherConfig()
+    if cfg is not None:
+        mcfg = dataclasses.replace(mcfg, filter=cfg)
+    cfg = mcfg.filter
     jump = find_jump(frames) if jump is None else jump
     runs = {'single_frame': run_single(frames, mcfg)}
     if any(f.odom is not None for f in frames):
-        runs['filter_odom'] = run_filter(frames, cfg, True, num_places)
-    runs['filter_no_odom'] = run_filter(frames, cfg, False, num_places)
+        runs['filter_odom'] = run_filter(frames, mcfg, True, num_places)
+    runs['filter_no_odom'] = run_filter(frames, mcfg, False, num_places)
     res = {'jump_index': jump, 'correct_m': correct_m, 'num_places': num_places,
            'jump_stamp_s': None if jump is None else float(frames[jump].stamp - frames[0].stamp),
            'single_frame_min_confidence': mcfg.min_confidence,

@@ -1,14 +1,17 @@
 """Run the kidnapped-robot evaluation on a real map and bag; also ``vpr-ros kidnap-eval``.
 
-Every bag frame is encoded with the query model and searched in the map (cached in
-``<out>/retrieval.npz``). Ground truth in the map frame comes from the bag's NavSatFix topic
-through the map's UTM origin (or from a pose topic already in the map frame). Odometry is the
-robot-frame difference of consecutive ``/odom`` poses, as wheel odometry would see it: a step
+Every bag frame is encoded with the query model and searched in the map by the matcher's own
+Localizer (hubness correction included; cached in ``<out>/retrieval.npz``), and both methods
+run the matcher's tracker with its settings (calibration included), from ``--params-file``.
+Ground truth in the map frame comes from the bag's NavSatFix topic through the map's UTM
+origin (or from a pose topic already in the map frame). Odometry is the robot-frame
+difference of consecutive ``/odom`` poses, as wheel odometry would see it: a step
 longer than ``carried_factor`` times the median step (the kidnap: the robot is carried) reads
 as no motion, and seeded noise proportional to the distance is added.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -20,6 +23,7 @@ from vpr_ros.localization.kidnap_eval import (EvalFrame, evaluate_sequence, mark
                                               plot_errors)
 from vpr_ros.localization.calibration import write_reliability_png
 from vpr_ros.localization.place_filter import FilterConfig
+from vpr_ros.config import MatcherConfig
 
 
 def wheel_odometry(poses: np.ndarray, noise_frac: float = 0.05, yaw_noise_per_m: float = 0.01,
@@ -47,14 +51,15 @@ def wheel_odometry(poses: np.ndarray, noise_frac: float = 0.05, yaw_noise_per_m:
 
 def extract_retrieval(map_path, bag_path, model: str, input_size: Optional[Sequence[int]],
                       top_k: int = 10, gt_topic: str = '/gps/fix', odom_topic: str = '/odom',
-                      checkpoint: str = '') -> dict:
+                      checkpoint: str = '', matcher: Optional[MatcherConfig] = None) -> dict:
     """Arrays of the bag replayed through encoder + map: stamps, gt (N,2), odom poses (N,3),
     scores (N,k), ids (N,k), positions (N,k,3), yaws (N,k)."""
     from vpr_ros.geo import MapOrigin
     from vpr_ros.io.bags import BagReader
-    from vpr_ros.mapstore import MapStore
+    from vpr_ros.localization.localizer import Localizer
     from vpr_ros.models.runtime import load_encoder
-    store = MapStore.open(map_path)
+    localizer = Localizer(dataclasses.replace(matcher or MatcherConfig(), top_k=top_k))
+    store = localizer.open(str(map_path)).store
     o = store.origin
     origin = MapOrigin(o['easting'], o['northing'], o['zone_number'], o['zone_letter']) \
         if o else None
@@ -67,14 +72,16 @@ def extract_retrieval(map_path, bag_path, model: str, input_size: Optional[Seque
             op = odom_track.at(fr.stamp, reader.tolerance_s)
             if fr.pose is None or op is None:
                 continue
-            s, i = store.search(enc.encode(fr.rgb), top_k)
+            m = localizer.search(enc.encode(fr.rgb)[0], fr.stamp, top_k)
+            pad = top_k - m.ids.size
             stamps.append(fr.stamp)
             gt.append((fr.pose.x, fr.pose.y))
             odom.append((op.x, op.y, op.yaw))
-            scores.append(s[0])
-            ids.append(i[0])
-    ids = np.array(ids)
+            scores.append(np.pad(m.scores, (0, pad), constant_values=-np.inf))
+            ids.append(np.pad(m.ids, (0, pad), constant_values=-1))
+    ids = np.array(ids).reshape(-1, top_k)
     safe = np.where(ids >= 0, ids, 0)
+    localizer.close()
     return {'num_places': np.array(store.num_places), 'stamps': np.array(stamps),
             'gt': np.array(gt), 'odom_poses': np.array(odom),
             'scores': np.array(scores), 'ids': ids,
@@ -95,7 +102,8 @@ def frames_from_arrays(a: dict, odom_noise: float = 0.05, seed: int = 0) -> List
 
 def run_kidnap_eval(map_path, bag_path, model: str, input_size, out_dir,
                     cfg: Optional[FilterConfig] = None, top_k: int = 10,
-                    odom_noise: float = 0.05, reuse: bool = True) -> dict:
+                    odom_noise: float = 0.05, reuse: bool = True,
+                    matcher: Optional[MatcherConfig] = None) -> dict:
     """Evaluate on ``bag_path`` against ``map_path``; writes kidnap_eval.{json,md,png}."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,10 +111,12 @@ def run_kidnap_eval(map_path, bag_path, model: str, input_size, out_dir,
     if reuse and cache.exists():
         arrays = dict(np.load(cache))
     else:
-        arrays = extract_retrieval(map_path, bag_path, model, input_size, top_k)
+        arrays = extract_retrieval(map_path, bag_path, model, input_size, top_k,
+                                   matcher=matcher)
         np.savez(cache, **arrays)
     frames = frames_from_arrays(arrays, odom_noise)
-    res = evaluate_sequence(frames, cfg, num_places=int(arrays['num_places']), with_runs=True)
+    res = evaluate_sequence(frames, cfg, matcher, num_places=int(arrays['num_places']),
+                            with_runs=True)
     runs = res.pop('runs')
     res.update({'map': str(map_path), 'bag': str(bag_path), 'model': model,
                 'input_size': list(input_size) if input_size else None, 'top_k': top_k,
@@ -137,11 +147,19 @@ def add_arguments(p) -> None:
     p.add_argument('--max-speed', type=float, default=FilterConfig.max_speed_mps,
                    help='filter.max_speed_mps (diffusion without odometry)')
     p.add_argument('--no-reuse', action='store_true', help='recompute the retrieval cache')
+    p.add_argument('--params-file', default='',
+                   help="the matcher's settings (calibration_file, hubness_reference, "
+                        'min_confidence, filter.*; default config/localize.yaml)')
 
 
 def run(args) -> int:
-    cfg = FilterConfig(max_speed_mps=args.max_speed)
+    from vpr_ros import params_file
+    from vpr_ros.evaluation.offline import matcher_config
+    from vpr_ros.launcher import share_dir
+    matcher = matcher_config(params_file.load(args.params_file or
+                                              share_dir() / 'config' / 'localize.yaml'))
+    cfg = dataclasses.replace(matcher.filter, max_speed_mps=args.max_speed)
     res = run_kidnap_eval(args.map, args.bag, args.model, args.input_size, args.out, cfg,
-                          args.top_k, args.odom_noise, not args.no_reuse)
+                          args.top_k, args.odom_noise, not args.no_reuse, matcher)
     print(markdown_table(res))
     return 0

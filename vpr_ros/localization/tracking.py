@@ -27,6 +27,7 @@ class Estimate:
     relocalized: bool             # a (new) global localization happened on this frame
     status: str                   # lost | localizing | localized
     num_hypotheses: int
+    raw_confidence: float = float('nan')  # before calibration
 
 
 def odom_delta(prev: Tuple[float, float, float], cur: Tuple[float, float, float]):
@@ -63,14 +64,15 @@ class LocalizationTracker:
         return float(self.calibration.apply(conf)) if self.calibration is not None else conf
 
     def step(self, stamp_s: float, scores, positions, yaws, odom=None,
-             num_places: int = 0) -> Estimate:
+             num_places: int = 0, motion=None) -> Estimate:
         """One frame: ``scores`` (k,) best first, ``positions`` (k,3), ``yaws`` (k,);
-        ``odom`` the latest (x, y, yaw) odometry pose or None; ``num_places`` the map size."""
+        ``odom`` the latest (x, y, yaw) odometry pose or None, or ``motion`` the (dx, dy, dyaw)
+        travelled since the last frame in the robot frame; ``num_places`` the map size."""
         if self.filter is None:
             return self._single_frame(scores, positions, yaws)
         dt = 0.0 if self._last_stamp is None else max(0.0, stamp_s - self._last_stamp)
-        delta = None
-        if odom is not None and self._last_odom is not None:
+        delta = motion
+        if delta is None and odom is not None and self._last_odom is not None:
             delta = odom_delta(self._last_odom, odom)
         self._last_stamp, self._last_odom = stamp_s, odom
         self.filter.predict(odom=delta, dt=dt)
@@ -78,7 +80,7 @@ class LocalizationTracker:
                                 num_places)
         return Estimate(fe.x, fe.y, fe.yaw, np.asarray(fe.covariance), float(fe.confidence),
                         bool(fe.localized), bool(fe.relocalized), fe.status,
-                        int(fe.num_hypotheses))
+                        int(fe.num_hypotheses), float(fe.raw_confidence))
 
     def _single_frame(self, scores, positions, yaws) -> Estimate:
         cfg = self.cfg
@@ -90,4 +92,5 @@ class LocalizationTracker:
         relocalized = localized and not self._was_localized
         self._was_localized = localized
         return Estimate(prior.x, prior.y, prior.yaw, prior.covariance, conf, localized,
-                        relocalized, 'localized' if localized else 'lost', prior.num_agreeing)
+                        relocalized, 'localized' if localized else 'lost', prior.num_agreeing,
+                        float(prior.confidence))

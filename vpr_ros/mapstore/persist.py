@@ -37,6 +37,37 @@ class Version:
     con: sqlite3.Connection          # places, read-only
     geo: np.ndarray                  # (N, 4) x, y, z, yaw
     index: Any                       # faiss index over the N descriptors
+    identity: Dict[str, tuple] = dataclasses.field(default_factory=dict)  # see file_identity
+
+
+def file_identity(root: Path, manifest: Dict[str, Any]) -> Dict[str, tuple]:
+    """(inode, size, mtime) of each data file of ``manifest``, taken when it is loaded."""
+    out = {}
+    for role, entry in manifest['files'].items():
+        try:
+            st = os.stat(root / entry['name'])
+            out[role] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            out[role] = None
+    return out
+
+
+def files_problem(root: Path, version: Version) -> str:
+    """'' while the data files of a loaded ``version`` are the ones that were loaded; else what
+    changed on disk (truncated, missing, replaced or rewritten). Only stats, no reads."""
+    now = file_identity(root, version.manifest)
+    for role, entry in version.manifest['files'].items():
+        before, after = version.identity.get(role), now.get(role)
+        if after is None:
+            return f'{role} file {entry["name"]} of the served map is missing'
+        if after[1] != entry['bytes']:
+            return (f'{role} file {entry["name"]} of the served map has {after[1]} bytes on disk, '
+                    f'the manifest says {entry["bytes"]} (truncated or overwritten after it '
+                    'was loaded)')
+        if before is not None and after != before:
+            return (f'{role} file {entry["name"]} of the served map was replaced or rewritten '
+                    'on disk after it was loaded')
+    return ''
 
 
 def _pause() -> None:
@@ -45,9 +76,12 @@ def _pause() -> None:
         time.sleep(delay)
 
 
-def load_version(root: Path, manifest: Dict[str, Any], checksums: bool = True) -> Version:
-    """Validate the files of ``manifest`` and load them (descriptors memory-mapped)."""
+def load_version(root: Path, manifest: Dict[str, Any], checksums: bool = True,
+                 with_index: bool = True) -> Version:
+    """Validate the files of ``manifest`` and load them (descriptors memory-mapped); without
+    ``with_index`` the index is left None (the caller keeps its own)."""
     verify_files(root, manifest, checksums)
+    identity = file_identity(root, manifest)
     n, dim, dtype = manifest['num_places'], manifest['dim'], np.dtype(manifest['dtype'])
     dpath = root / manifest['files']['descriptors']['name']
     try:
@@ -64,13 +98,15 @@ def load_version(root: Path, manifest: Dict[str, Any], checksums: bool = True) -
         con.close()
         raise MapError(f'{root}: places table does not match {n} descriptors ({exc})') from None
     itype = manifest['index_type']
-    if idx.needs_file(itype):
+    if not with_index:
+        index = None
+    elif idx.needs_file(itype):
         if 'index' not in manifest['files']:
             raise MapError(f'{root}: index {itype!r} has no index file in the manifest')
         index = idx.read_index(root / manifest['files']['index']['name'], dim, n)
     else:
         index = idx.build_index('Flat', desc, dim)
-    return Version(manifest, desc, con, geo, index)
+    return Version(manifest, desc, con, geo, index, identity)
 
 
 def _publish(tmp: Path, final: Path) -> Dict[str, Any]:
@@ -82,11 +118,14 @@ def _publish(tmp: Path, final: Path) -> Dict[str, Any]:
 
 def write_version(root: Path, old: Optional[Version], new_manifest: Dict[str, Any],
                   pending_desc: Optional[np.ndarray], pending_places, index,
-                  build) -> Tuple[Dict[str, Any], Any]:
+                  build, requests=()) -> Tuple[Dict[str, Any], Any]:
     """Write and publish a new version; returns (its manifest, its index).
 
     ``build`` is either the type string of ``index`` (used as is) or a callable
     ``build(descriptors_memmap) -> (type, index)`` run on the freshly written descriptors.
+    ``requests`` are (request_id, place_ids, num_skipped) records kept with the places. The old
+    descriptors are copied with pread, never through their memory map: a file truncated on
+    disk is a MapError here, not a SIGBUS.
     """
     m = dict(new_manifest)
     counter = m['version_counter']
@@ -99,19 +138,23 @@ def write_version(root: Path, old: Optional[Version], new_manifest: Dict[str, An
         n_new = 0 if pending_desc is None else len(pending_desc)
         arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.dtype(m['dtype']),
                                         shape=(n_old + n_new, m['dim']))
+        rows = old.descriptors if old is not None else None
+        if isinstance(rows, np.memmap):
+            rows = idx.rows_for(rows)
         for start in range(0, n_old, idx.CHUNK):
             stop = min(start + idx.CHUNK, n_old)
-            arr[start:stop] = old.descriptors[start:stop]
+            arr[start:stop] = rows[start:stop]
         if n_new:
             arr[n_old:] = pending_desc
         arr.flush()
         del arr
         files['descriptors'] = _publish(tmp, dpath)
         _pause()
+    if old is None or pending_places or requests:
         ppath = root / f'places-v{counter}.sqlite'
         tmp = ppath.with_suffix('.sqlite.tmp')
         base = root / old.manifest['files']['places']['name'] if old is not None else None
-        pl.write_places(tmp, base, pending_places)
+        pl.write_places(tmp, base, pending_places or (), requests)
         files['places'] = _publish(tmp, ppath)
         _pause()
     if callable(build):

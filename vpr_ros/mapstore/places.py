@@ -7,6 +7,7 @@ Row ``id`` equals the row of the place's descriptor in the descriptor matrix.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -20,6 +21,11 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS places (
     id INTEGER PRIMARY KEY, x REAL NOT NULL, y REAL NOT NULL, z REAL NOT NULL,
     yaw REAL NOT NULL, lat REAL, lon REAL, source TEXT, robot_id TEXT, session TEXT,
     stamp REAL, note TEXT)"""
+# answered add requests by client key (idempotent retries); the oldest beyond MAX_REQUESTS go
+REQUESTS_SCHEMA = """CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT UNIQUE NOT NULL,
+    place_ids TEXT NOT NULL, num_skipped INTEGER NOT NULL)"""
+MAX_REQUESTS = 10_000
 
 
 @dataclasses.dataclass
@@ -81,8 +87,9 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
 
-def write_places(path: Path, base: Path, new: Sequence[PlaceRecord]) -> None:
-    """Write ``path`` as a copy of ``base`` (or empty) plus ``new`` rows, in one transaction."""
+def write_places(path: Path, base: Path, new: Sequence[PlaceRecord], requests=()) -> None:
+    """Write ``path`` as a copy of ``base`` (or empty) plus ``new`` rows and ``requests``
+    ((request_id, place_ids, num_skipped) answers), in one transaction."""
     if base is not None:
         with open(base, 'rb') as src, open(path, 'wb') as dst:
             while True:
@@ -94,10 +101,17 @@ def write_places(path: Path, base: Path, new: Sequence[PlaceRecord]) -> None:
     try:
         con.execute('PRAGMA journal_mode=WAL')
         con.execute(SCHEMA)
+        con.execute(REQUESTS_SCHEMA)
         with con:
             con.executemany(f'INSERT INTO places ({",".join(COLUMNS)}) VALUES '
                             f'({",".join("?" * len(COLUMNS))})',
                             [record_to_row(r) for r in new])
+            con.executemany('INSERT OR REPLACE INTO requests (request_id, place_ids, '
+                            'num_skipped) VALUES (?, ?, ?)',
+                            [(str(k), json.dumps([int(i) for i in ids]), int(skipped))
+                             for k, ids, skipped in requests])
+            con.execute('DELETE FROM requests WHERE seq <= (SELECT MAX(seq) FROM requests) - ?',
+                        (MAX_REQUESTS,))
         con.execute('PRAGMA wal_checkpoint(TRUNCATE)')
         con.execute('PRAGMA journal_mode=DELETE')  # self-contained file, no -wal/-shm needed
     finally:
@@ -115,6 +129,17 @@ def fetch(con: sqlite3.Connection, ids: Iterable[int]) -> Dict[int, PlaceRecord]
         for row in con.execute(q, chunk):
             out[int(row[0])] = row_to_record(row)
     return out
+
+
+def fetch_request(con: sqlite3.Connection, request_id: str):
+    """(place_ids, num_skipped) recorded for ``request_id``, or None (also for maps saved
+    before requests were recorded)."""
+    try:
+        row = con.execute('SELECT place_ids, num_skipped FROM requests WHERE request_id = ?',
+                          (str(request_id),)).fetchone()
+    except sqlite3.OperationalError:  # no requests table
+        return None
+    return None if row is None else (json.loads(row[0]), int(row[1]))
 
 
 def load_geometry(con: sqlite3.Connection, n: int) -> np.ndarray:

@@ -9,8 +9,10 @@ several threads.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -44,6 +46,7 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
         self._pending_desc: List[np.ndarray] = []
         self._pending_places: List[PlaceRecord] = []
         self._pending_geo: List[np.ndarray] = []
+        self._pending_requests = {}  # request_id -> (place ids, skipped), saved with the places
         self._rows = self._rows_version = None   # pread row reader of one saved version
         self._manifest_stat = self._stat()
 
@@ -78,7 +81,8 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
         m = {'format_version': FORMAT_VERSION, 'encoder': str(encoder), 'dim': int(dim),
              'dtype': dtype, 'normalization': 'l2', 'frame_id': frame_id, 'origin': origin,
              'num_places': 0, 'version': '', 'version_counter': 1, 'index_spec': index,
-             'index_type': itype, 'files': {}, 'created': time.time()}
+             'index_type': itype, 'files': {}, 'created': time.time(),
+             'map_id': uuid.uuid4().hex}  # kept by copies: merging one into the other doubles
         if encoder_source:
             m['encoder_source'] = {'model': str(encoder_source.get('model') or ''),
                                    'checkpoint': str(encoder_source.get('checkpoint') or ''),
@@ -135,7 +139,9 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
     version = property(lambda self: self._v.manifest['version'])
     num_saved = property(lambda self: int(self._v.manifest['num_places']))
     num_places = property(lambda self: self.num_saved + len(self._pending_places))
-    dirty = property(lambda self: bool(self._pending_places) or self._index_dirty)
+    dirty = property(lambda self: bool(self._pending_places or self._pending_requests)
+                     or self._index_dirty)
+    map_id = property(lambda self: str(self._v.manifest.get('map_id') or ''))
 
     # -- queries ---------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -165,7 +171,11 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
         """PlaceRecords in the order of ``place_ids`` (KeyError for an unknown id)."""
         ids = [int(i) for i in np.asarray(place_ids, dtype=np.int64).ravel()]
         with self._lock:
-            saved = pl.fetch(self._v.con, [i for i in ids if 0 <= i < self.num_saved])
+            try:
+                saved = pl.fetch(self._v.con, [i for i in ids if 0 <= i < self.num_saved])
+            except sqlite3.Error as exc:
+                raise MapError(f'{self.path}: places file unreadable ({exc}); '
+                               f'{persist.files_problem(self.path, self._v)}') from None
             out = []
             for i in ids:
                 if i in saved:
@@ -210,13 +220,35 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
             out = np.empty((ids.size, self.dim), np.float32)
             saved = ids < self.num_saved
             if saved.any():
+                self.check_files()
                 out[saved] = self._saved_rows()(ids[saved])  # the reader sorts its reads
             if (~saved).any():
                 pend = np.concatenate(self._pending_desc)
                 out[~saved] = pend[ids[~saved] - self.num_saved].astype(np.float32)
             return out
 
-    # -- following a writer ----------------------------------------------------------------
+    # -- following a writer, damage on disk -----------------------------------------------
+    def check_files(self) -> None:
+        """MapError when the served version's data files changed on disk since they were
+        loaded (truncated, deleted, replaced): nothing may read them then (a truncated memory
+        map is a SIGBUS). Files restored to their saved content (size and sha256 as in the
+        manifest) are loaded again, keeping unsaved changes. Costs a few stats when intact."""
+        with self._lock:
+            problem = persist.files_problem(self.path, self._v)
+            if not problem:
+                return
+            try:
+                fresh = persist.load_version(self.path, self._v.manifest, checksums=True,
+                                             with_index=False)
+            except MapError as exc:
+                raise MapError(f'{self.path}: {problem}; refused until the files are restored '
+                               f'or the map is reloaded ({exc})') from None
+            old = self._v
+            self._v = persist.Version(old.manifest, fresh.descriptors, fresh.con, old.geo,
+                                      old.index, fresh.identity)
+            self._rows = self._rows_version = None
+            old.con.close()
+
     def _stat(self):
         try:
             st = os.stat(self.path / MANIFEST)
@@ -233,6 +265,7 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
         with self._lock:
             st = self._stat()
             if st == self._manifest_stat or self.dirty:
+                self.check_files()
                 return False
             m = read_manifest(self.path)
             if m['version'] == self.version:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -20,13 +23,24 @@ class StoreOpsMixin:
     """Mixed into MapStore; relies on its private state and lock."""
 
     def add(self, descriptors, places: Sequence[PlaceRecord], dedup: Optional[DedupConfig] = None,
-            encoder: Optional[str] = None) -> Tuple[List[int], int]:
+            encoder: Optional[str] = None, request_id: str = '') -> Tuple[List[int], int]:
         """Append places (in memory until ``save()``); all-or-nothing.
 
         Descriptors (N,dim) are validated (shape, finite, non-zero) and L2-normalised. With
         ``dedup`` places too similar to existing ones are skipped. Returns (new ids, skipped).
+        A ``request_id`` already answered (see ``request_answer``) adds nothing and returns
+        the first answer; a new one is recorded with the places (persisted by ``save()``).
         """
         self._require_writable()
+        if request_id:
+            with self._lock:
+                answer = self.request_answer(request_id)
+                if answer is not None:
+                    return answer
+                ids, skipped = self.add(descriptors, places, dedup, encoder)
+                self._pending_requests[str(request_id)] = (list(ids), int(skipped))
+                return ids, skipped
+        self.check_files()
         if encoder is not None and encoder != self.encoder:
             raise MapError(f'descriptors from encoder {encoder!r} cannot go into a map built by '
                            f'{self.encoder!r}')
@@ -71,6 +85,18 @@ class StoreOpsMixin:
             self._pending_places.extend(records)
             return [r.id for r in records], int((~keep).sum())
 
+    def request_answer(self, request_id: str) -> Optional[Tuple[List[int], int]]:
+        """(place ids, skipped) of the add that carried ``request_id``, or None. The last
+        places.MAX_REQUESTS keys are kept, in the map (they survive a restart)."""
+        with self._lock:
+            if request_id in self._pending_requests:
+                ids, skipped = self._pending_requests[request_id]
+                return list(ids), skipped
+            try:
+                return pl.fetch_request(self._v.con, request_id)
+            except sqlite3.Error as exc:
+                raise MapError(f'{self.path}: places file unreadable ({exc})') from None
+
     def _grow_index(self, d: np.ndarray, n_after: int) -> None:
         """Add rows to the live index while its type stays right for the map size; otherwise
         drop it (rebuilt by save() from the published file, or by the next search)."""
@@ -90,6 +116,9 @@ class StoreOpsMixin:
         """
         from vpr_ros.mapstore.store import MapStore
         self._require_writable()
+        if Path(other_path).is_dir() and os.path.samefile(other_path, self.path):
+            raise MapError(f'cannot merge {other_path} into itself: it is the served map '
+                           f'{self.path}; nothing changed')
         other = MapStore.open(other_path)
         try:
             if other.encoder != self.encoder or other.dim != self.dim:
@@ -98,6 +127,10 @@ class StoreOpsMixin:
             if other.frame_id != self.frame_id:
                 raise MapError(f'cannot merge {other_path}: frame {other.frame_id!r} is not '
                                f'{self.frame_id!r}')
+            if self.map_id and other.map_id == self.map_id and dedup is None:
+                raise MapError(f'cannot merge {other_path} without deduplication: it is a copy '
+                               f'of this map (map_id {self.map_id}) and every shared place '
+                               'would be doubled; merge with deduplicate set')
             if (other.origin is None) != (self.origin is None):
                 raise MapError(f'cannot merge {other_path}: only one of the maps has a UTM '
                                f'origin, so their frames cannot be aligned')

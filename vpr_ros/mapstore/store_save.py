@@ -19,10 +19,12 @@ class StoreSaveMixin:
     """Mixed into MapStore; relies on its private state and lock."""
 
     def _all_descriptors(self):
+        """The saved rows read with pread (never the memory map: see check_files) + pending."""
+        self.check_files()
+        saved = self._saved_rows() if self.num_saved else self._v.descriptors
         if not self._pending_desc:
-            return self._v.descriptors
-        return np.concatenate([np.asarray(self._v.descriptors, np.float32),
-                               *self._pending_desc])
+            return saved
+        return np.concatenate([saved[0:self.num_saved], *self._pending_desc]).astype(np.float32)
 
     def reindex(self, index: str = 'auto') -> str:
         """Rebuild the search index (``'auto'``, ``'Flat'``, ``'HNSW32'``, ``'IVF256,PQ32'``...).
@@ -46,6 +48,7 @@ class StoreSaveMixin:
         """
         self._require_writable()
         with self._lock:
+            self.check_files()  # a damaged served version is never copied into a new one
             if path is not None and Path(path).resolve() != self.path.resolve():
                 return self._save_copy(Path(path))
             spec = self._index_spec
@@ -59,12 +62,24 @@ class StoreSaveMixin:
             m.update(num_places=self.num_places, version_counter=m['version_counter'] + 1,
                      index_spec=spec)
             pend = np.concatenate(self._pending_desc) if self._pending_desc else None
+            requests = [(k, ids, skipped) for k, (ids, skipped) in
+                        self._pending_requests.items()]
             new_m, index = persist.write_version(self.path, self._v, m, pend,
                                                  self._pending_places, self._index,
-                                                 rebuild or self._itype)
+                                                 rebuild or self._itype, requests)
             self._index, self._itype = index, new_m['index_type']
             self._switch_to(new_m)
             return self.version
+
+    def discard_pending(self) -> None:
+        """Drop the unsaved places and request records (the live index, which holds them, is
+        rebuilt on the next search): an add whose save failed leaves nothing behind."""
+        self._require_writable()
+        with self._lock:
+            if self._pending_places or self._pending_requests:
+                self._pending_desc, self._pending_geo, self._pending_places = [], [], []
+                self._pending_requests = {}
+                self._index = None
 
     def _builder(self, spec: str, target: str):
         """Index factory for save(): the target type, or Flat when it cannot be trained."""
@@ -83,8 +98,10 @@ class StoreSaveMixin:
         geo = np.concatenate([self._v.geo, *self._pending_geo]) if self._pending_geo \
             else self._v.geo
         old = self._v
-        self._v = persist.Version(m, desc, con, geo, self._index)
+        self._v = persist.Version(m, desc, con, geo, self._index,
+                                  persist.file_identity(self.path, m))
         self._pending_desc, self._pending_geo, self._pending_places = [], [], []
+        self._pending_requests = {}
         self._index_dirty = False
         self._manifest_stat = self._stat()
         old.con.close()

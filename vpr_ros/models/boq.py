@@ -1,8 +1,10 @@
 """BoQ: Bag-of-Queries aggregation (Ali-bey et al., CVPR 2024), own implementation.
 
-Patch tokens are projected to ``proj_dim`` channels; each of ``num_layers`` blocks refines
-the tokens with a transformer encoder layer, lets its learnable queries attend to each other
-(self-attention) and then to the tokens (cross-attention). The outputs of all blocks
+The patch map is projected to ``proj_dim`` channels by a 3x3 convolution (as in the
+official code, whose released DINOv2 model feeds it the tokens BEFORE the ViT's final norm);
+each of ``num_layers`` blocks refines the tokens with a transformer encoder layer, lets its
+learnable queries attend to each other (self-attention) and then to the tokens
+(cross-attention). The outputs of all blocks
 (num_layers * num_queries rows of proj_dim) are mixed by a linear layer into ``row_dim`` rows,
 giving a ``proj_dim * row_dim`` descriptor (384 * 32 = 12288 on DINOv2-B/14, as in the paper).
 """
@@ -61,7 +63,7 @@ class BoQ(nn.Module):
         heads = int(num_heads or _heads(proj_dim))
         if proj_dim % heads:
             raise ValueError(f'BoQ proj_dim {proj_dim} is not divisible by num_heads {heads}')
-        self.proj = nn.Linear(in_dim, proj_dim)
+        self.proj = nn.Conv2d(in_dim, proj_dim, kernel_size=3, padding=1)
         self.norm_in = nn.LayerNorm(proj_dim)
         self.blocks = nn.ModuleList(BoQBlock(proj_dim, num_queries, heads)
                                     for _ in range(num_layers))
@@ -69,8 +71,8 @@ class BoQ(nn.Module):
         self.out_dim = proj_dim * row_dim
 
     def forward(self, feats) -> torch.Tensor:
-        tokens = feature_map(feats).flatten(2).transpose(1, 2)  # (B, N, C)
-        x = self.norm_in(self.proj(tokens))
+        x = self.proj(feature_map(feats)).flatten(2).transpose(1, 2)  # (B, N, proj_dim)
+        x = self.norm_in(x)
         outs = []
         for block in self.blocks:
             x, out = block(x)

@@ -16,7 +16,7 @@ import torch
 FORMAT = 'vpr_ros.checkpoint/1'
 META_KEY = 'vpr_ros'
 # Weight sources are not part of the architecture: the checkpoint holds all weights.
-_NOT_ARCH = ('pretrained', 'checkpoint')
+_NOT_ARCH = ('pretrained', 'checkpoint', 'allow_random_aggregator')
 
 
 class CheckpointError(ValueError):
@@ -32,6 +32,9 @@ def model_meta(model, compatible_with: Optional[dict] = None) -> Dict[str, Any]:
     kwargs = {k: v for k, v in getattr(model, 'create_kwargs', {}).items()
               if k not in _NOT_ARCH}
     kwargs['input_size'] = list(model.input_size)
+    lookups = {m.offset_lookup for m in model.modules() if hasattr(m, 'offset_lookup')}
+    if len(lookups) == 1:  # TDDA: recorded, so a later change of its default changes nothing
+        kwargs['offset_lookup'] = lookups.pop()
     if kwargs.get('dim') is None:
         kwargs['dim'] = int(model.dim)
     if compatible_with is not None:
@@ -127,6 +130,9 @@ def load_checkpoint(path: str, input_size=None):
     from vpr_ros.models.registry import create_model
     state, meta = read_checkpoint(path)
     kwargs = dict(meta['create_kwargs'])
+    if str(meta['name']).startswith('d2vpr') and 'offset_lookup' not in kwargs:
+        # saved before offset_lookup was recorded: trained with the then default, 'roi'
+        kwargs['offset_lookup'] = 'roi'
     if input_size is not None:
         kwargs['input_size'] = input_size
     try:
@@ -167,3 +173,15 @@ def check_compatible(meta, map_encoder: str, map_dim: int) -> None:
     raise IncompatibleModelError(
         f'query model {name!r} ({dim}-d, {side}) cannot search a map built by {map_encoder!r} '
         f'({map_dim}-d): use the map\'s own encoder or a query checkpoint trained against it.')
+
+
+def weights_fingerprint(model) -> str:
+    """sha256 (hex) of ``model``'s state dict: every tensor's name, dtype, shape and bytes, in
+    sorted name order, so the same weights give the same fingerprint in every process."""
+    import hashlib
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f'{name}|{t.dtype}|{tuple(t.shape)}|'.encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b'')
+    return h.hexdigest()

@@ -8,13 +8,18 @@ and [0, 5, 11, 16] on a 16x16 map), each region L2-normalised per patch then GeM
 learnable, shared). Tokens are flattened and L2-normalised: 14 x 768 = 10752-d.
 
 The cross-image encoder (2 transformer layers attending across the images of a batch) is OFF
-by default: with it a descriptor depends on the other images in its batch, which a map built
-image by image and a robot encoding one frame at a time cannot reproduce. The paper's
+by default, except when loading the CricaVPR release (``CricaVPR.pth``, which holds it and
+whose official descriptors pass through it; ``cross_image=False`` refuses that file). With it
+a descriptor depends on the other images in its batch, which a map built image by image and a
+robot encoding one frame at a time cannot reproduce. The paper's
 106.76M parameters include it (``cross_image=True``, 11.03M) and the 37x37 position table
-(``pos_embed_size=518``); the adapters here have no conv biases before BatchNorm (-5,184).
+(``pos_embed_size=518``); the adapters here have no conv biases before BatchNorm (-5,184;
+a release's biases are folded into the BatchNorm running means, exact in eval mode).
 
 Registered: ``cricavpr_vitb14`` (role gallery, 224x224, 10752-d). Options: ``dim``,
-``input_size``, ``checkpoint`` (DINOv2 ViT-B/14 weights), ``cross_image``, ``global_token``,
+``input_size``, ``checkpoint`` (DINOv2 ViT-B/14 weights, or the CricaVPR release: see
+releases.py), ``cross_image``, ``allow_random_aggregator`` (backbone-only file with
+``cross_image=True``), ``global_token``,
 ``adapters``, ``pos_embed_size`` and ViT overrides for tests (embed_dim, depth, num_heads, ...).
 """
 from __future__ import annotations
@@ -24,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vpr_ros.models.base import VPRModel
-from vpr_ros.models.d2vpr import _pick, _size, AdaptedViT, build_vit, split_tokens, VIT_KEYS
+from vpr_ros.models.d2vpr import (_pick, _size, AdaptedViT, build_vit, read_weights,
+                                  split_tokens, VIT_KEYS)
 from vpr_ros.models.registry import ModelSpec, register_model
 from vpr_ros.models.tdda import region_bounds
 
@@ -90,8 +96,9 @@ class RegionGeM(nn.Module):
 
 
 def build_cricavpr(spec: ModelSpec, pretrained: bool = False, dim=None, input_size=None,
-                   checkpoint: str = '', cross_image: bool = False, global_token: str = 'cls',
-                   adapters: bool = True, pos_embed_size: int = 0, **kw) -> VPRModel:
+                   checkpoint: str = '', cross_image=None, global_token: str = 'cls',
+                   adapters: bool = True, pos_embed_size: int = 0,
+                   allow_random_aggregator: bool = False, **kw) -> VPRModel:
     """Factory of ``cricavpr_vitb14`` (see the module docstring for the options)."""
     vit_kw = _pick(kw, VIT_KEYS)
     if kw:
@@ -100,11 +107,23 @@ def build_cricavpr(spec: ModelSpec, pretrained: bool = False, dim=None, input_si
         raise ValueError(f'{spec.name}: pretrained=True needs checkpoint=PATH (DINOv2 ViT-B/14 '
                          f'weights file); there is no model hub offline')
     size = _size(input_size, spec)
-    vit = build_vit('vit_base_patch14_dinov2', size, checkpoint, pos_embed_size, **vit_kw)
+    sd, layout = read_weights(spec.name, checkpoint, 'cricavpr')
+    if cross_image is None:  # the release holds (and its descriptors need) the encoder
+        cross_image = layout == 'cricavpr'
+    if layout == 'dinov2' and cross_image and not allow_random_aggregator:
+        from vpr_ros.models.releases import random_aggregator_message, RandomAggregatorError
+        raise RandomAggregatorError(random_aggregator_message(spec.name, checkpoint))
+    vit = build_vit('vit_base_patch14_dinov2', size, checkpoint if layout == 'dinov2' else '',
+                    pos_embed_size, sd, **vit_kw)
     backbone = CricaBackbone(vit, adapters)
     c = backbone.out_channels
-    agg = RegionGeM(c, global_token, cross_image)
-    return VPRModel(spec, backbone, agg, 14 * c, dim or 14 * c, input_size=size)
+    agg = RegionGeM(c, global_token, bool(cross_image))
+    model = VPRModel(spec, backbone, agg, 14 * c, dim or 14 * c, input_size=size)
+    model.implied_kwargs = {'cross_image': bool(cross_image)}
+    if layout == 'cricavpr':
+        from vpr_ros.models.releases import load_release
+        load_release(model, sd, layout, checkpoint)
+    return model
 
 
 CRICA_SPEC = ModelSpec(

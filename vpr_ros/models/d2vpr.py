@@ -12,7 +12,9 @@
 
 Registered: ``d2vpr_vits14`` (role query, 224x224, 10752-d). ``create_model`` options:
 ``dim`` (linear projection, e.g. to a gallery model's width), ``input_size``, ``checkpoint``
-(DINOv2 ViT-S/14 weights, official or timm layout), ``repeat_offsets``, ``offset_lookup``,
+(DINOv2 ViT-S/14 weights in official/timm/transformers layout, or the D2-VPR release
+``{'model_state_dict': ...}``: every tensor mapped, see releases.py), ``repeat_offsets``,
+``offset_lookup``,
 ``cross_image`` (TDDA options), ``taps`` (1-based blocks for the DRM), ``drm_dim``,
 ``adapters`` (False: plain ViT), ``pos_embed_size`` (518: the released/paper position table
 37x37, resampled each forward) and ViT overrides for tests (embed_dim, depth, num_heads,
@@ -119,8 +121,9 @@ class AdaptedViT(nn.Module):
 
 
 def build_vit(timm_name: str, input_size, checkpoint: str = '', pos_embed_size: int = 0,
-              **vit_kw) -> nn.Module:
-    """A timm DINOv2 ViT at ``input_size`` (random weights, or a DINOv2 ``checkpoint``).
+              sd=None, **vit_kw) -> nn.Module:
+    """A timm DINOv2 ViT at ``input_size`` (random weights, or a DINOv2 ``checkpoint``; ``sd``:
+    its tensors when already read).
 
     ``pos_embed_size`` > 0 keeps a position table for that image side (518: DINOv2's own
     37x37 table) and resamples it every forward, as the released D2-VPR/CricaVPR code does.
@@ -133,8 +136,20 @@ def build_vit(timm_name: str, input_size, checkpoint: str = '', pos_embed_size: 
                                 img_size=tuple(input_size), **vit_kw)
     if checkpoint:
         from vpr_ros.models.dinov2_weights import load_vit_weights
-        load_vit_weights(vit, checkpoint)
+        load_vit_weights(vit, checkpoint, sd)
     return vit
+
+
+def read_weights(name: str, checkpoint: str, release: str):
+    """(tensors, layout) of ``checkpoint`` for model ``name``: a DINOv2 backbone file or the
+    paper's ``release`` layout (releases.py); (None, None) without a file."""
+    if not checkpoint:
+        return None, None
+    from vpr_ros.models.releases import detect_layout, read_release, require_layout
+    sd = read_release(checkpoint)
+    layout = detect_layout(sd)
+    require_layout(layout, ('dinov2', release), name, checkpoint)
+    return sd, layout
 
 
 def split_tokens(tokens: torch.Tensor, prefix: int, grid):
@@ -201,11 +216,17 @@ def build_d2vpr(spec: ModelSpec, pretrained: bool = False, dim=None, input_size=
         raise ValueError(f'{spec.name}: pretrained=True needs checkpoint=PATH (DINOv2 ViT-S/14 '
                          f'weights file); there is no model hub offline')
     size = _size(input_size, spec)
-    vit = build_vit('vit_small_patch14_dinov2', size, checkpoint, pos_embed_size, **vit_kw)
+    sd, layout = read_weights(spec.name, checkpoint, 'd2vpr')
+    vit = build_vit('vit_small_patch14_dinov2', size, checkpoint if layout == 'dinov2' else '',
+                    pos_embed_size, sd, **vit_kw)
     drm_dim = int(drm_dim or 2 * vit.embed_dim)
     backbone = D2VPRBackbone(vit, taps or default_taps(len(vit.blocks)), drm_dim, adapters)
     agg = TokenAggregator(TDDA(drm_dim, **tdda_kw))
-    return VPRModel(spec, backbone, agg, 14 * drm_dim, dim or 14 * drm_dim, input_size=size)
+    model = VPRModel(spec, backbone, agg, 14 * drm_dim, dim or 14 * drm_dim, input_size=size)
+    if layout == 'd2vpr':
+        from vpr_ros.models.releases import load_release
+        load_release(model, sd, layout, checkpoint)
+    return model
 
 
 D2VPR_SPEC = ModelSpec(

@@ -3,13 +3,16 @@
 Registered as ``dinov2_vit{s,b,l,g}14[_reg]_{gem,boq,salad}``. Keyword arguments of
 ``create_model``: ``dim`` (output width; default the aggregator's native width), ``input_size``
 (int or (h, w), rounded to a multiple of 14), ``freeze_blocks`` (freeze the patch embedding and
-the first N blocks), ``checkpoint`` (a DINOv2 file, official or timm layout), aggregator
-options (BoQ: proj_dim, num_queries, num_layers, row_dim; SALAD: num_clusters, cluster_dim,
-token_dim, hidden) and ViT architecture overrides (embed_dim, depth, num_heads; for tests).
+the first N blocks), ``checkpoint`` (a DINOv2 backbone file, official/timm/transformers
+layout, or for BoQ/SALAD the paper's released file with backbone + aggregator: releases.py),
+``allow_random_aggregator`` (accept backbone-only weights for BoQ/SALAD: the aggregator is then
+random, from a fixed seed; refused otherwise), aggregator options (BoQ: proj_dim, num_queries,
+num_layers, row_dim; SALAD: num_clusters, cluster_dim, token_dim, hidden, dropout) and ViT
+architecture overrides (embed_dim, depth, num_heads; for tests).
+
+As in the official code, BoQ reads the ViT tokens before the final norm; SALAD and GeM after.
 """
 from __future__ import annotations
-
-import socket
 
 import timm
 import torch
@@ -20,17 +23,19 @@ from vpr_ros.models.base import VPRModel
 from vpr_ros.models.boq import BoQ
 from vpr_ros.models.dinov2_weights import load_vit_weights, official_url
 from vpr_ros.models.registry import ModelSpec, register_model
+from vpr_ros.models.releases import (AGGREGATOR_SEED, detect_layout, load_release,
+                                     MissingWeightsError, RandomAggregatorError,
+                                     random_aggregator_message, read_release, require_layout)
 from vpr_ros.models.salad import SALAD
+
+__all__ = ['build_dinov2', 'DINOv2Backbone', 'load_pretrained', 'MissingWeightsError',
+           'RandomAggregatorError', 'round_to_patch']
 
 PATCH = 14
 SIZES = {'s': ('small', 384), 'b': ('base', 768), 'l': ('large', 1024), 'g': ('giant', 1536)}
 VIT_KEYS = ('embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'init_values')
 BOQ_KEYS = ('proj_dim', 'num_queries', 'num_layers', 'row_dim')
-SALAD_KEYS = ('num_clusters', 'cluster_dim', 'token_dim', 'hidden', 'sinkhorn_iters')
-
-
-class MissingWeightsError(RuntimeError):
-    """Pretrained weights were requested but none can be found offline."""
+SALAD_KEYS = ('num_clusters', 'cluster_dim', 'token_dim', 'hidden', 'sinkhorn_iters', 'dropout')
 
 
 def round_to_patch(size, patch: int = PATCH):
@@ -40,13 +45,16 @@ def round_to_patch(size, patch: int = PATCH):
 
 
 class DINOv2Backbone(nn.Module):
-    """timm DINOv2 ViT -> ``(patch map (B,C,h,w), cls token (B,C))``, after the final norm."""
+    """timm DINOv2 ViT -> ``(patch map (B,C,h,w), cls token (B,C))``, after the final norm
+    unless ``final_norm=False`` (BoQ's released model reads the tokens before it)."""
 
-    def __init__(self, timm_name: str, input_size, freeze_blocks: int = 0, **vit_kw):
+    def __init__(self, timm_name: str, input_size, freeze_blocks: int = 0,
+                 final_norm: bool = True, **vit_kw):
         super().__init__()
         self.vit = timm.create_model(timm_name, pretrained=False, num_classes=0,
                                      img_size=tuple(input_size), **vit_kw)
         self.out_channels = self.vit.num_features
+        self.final_norm = bool(final_norm)
         self.freeze(freeze_blocks)
 
     def freeze(self, n: int) -> None:
@@ -64,20 +72,16 @@ class DINOv2Backbone(nn.Module):
             p.requires_grad_(False)
 
     def forward(self, x: torch.Tensor):
-        tokens = self.vit.forward_features(x)
+        vit = self.vit
+        if self.final_norm:
+            tokens = vit.forward_features(x)
+        else:
+            tokens = vit.blocks(vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x)))))
         cls = tokens[:, 0]
-        patches = tokens[:, self.vit.num_prefix_tokens:]
+        patches = tokens[:, vit.num_prefix_tokens:]
         h, w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
         fmap = patches.transpose(1, 2).reshape(x.shape[0], patches.shape[-1], h, w)
         return fmap, cls
-
-
-def _hub_reachable(host: str = 'huggingface.co', timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _cached_hub_file(timm_name: str):
@@ -89,31 +93,37 @@ def _cached_hub_file(timm_name: str):
     return path if isinstance(path, str) else None
 
 
-def load_pretrained(backbone: DINOv2Backbone, timm_name: str, size: str, registers: bool,
-                    checkpoint: str = '') -> str:
-    """Load DINOv2 weights: ``checkpoint`` file, else the local hub cache, else the hub.
+def _download_hub_file(timm_name: str) -> str:
+    # huggingface_hub honours HTTPS_PROXY, HF_ENDPOINT and HF_HUB_OFFLINE
+    from huggingface_hub import hf_hub_download
+    return hf_hub_download(f'timm/{timm_name}.lvd142m', 'model.safetensors')
 
-    Returns a description of the source; raises MissingWeightsError when offline without one.
+
+def load_pretrained(backbone: DINOv2Backbone, timm_name: str, size: str, registers: bool,
+                    checkpoint: str = '', sd=None) -> str:
+    """Load DINOv2 weights: ``checkpoint`` file (``sd``: its tensors, if read), else the local
+    hub cache, else a download from the hub (timm's file on huggingface.co).
+
+    Returns a description of the source; raises MissingWeightsError when none can be had.
     """
     if checkpoint:
-        load_vit_weights(backbone.vit, checkpoint)
+        load_vit_weights(backbone.vit, checkpoint, sd)
         return checkpoint
-    cached = _cached_hub_file(timm_name)
-    if cached:
-        load_vit_weights(backbone.vit, cached)
-        return cached
-    if _hub_reachable():
-        hub = timm.create_model(timm_name, pretrained=True, num_classes=0,
-                                img_size=backbone.vit.patch_embed.img_size)
-        backbone.vit.load_state_dict(hub.state_dict())
-        return f'hf-hub:timm/{timm_name}.lvd142m'
-    url = official_url(size, registers)
-    raise MissingWeightsError(
-        f'no DINOv2 weights for {timm_name}: this machine cannot reach the model hub and no '
-        f'weights file was given. Download the official backbone {url} (file '
-        f'{url.rsplit("/", 1)[-1]}) or timm\'s model.safetensors from '
-        f'https://huggingface.co/timm/{timm_name}.lvd142m on a connected machine, copy it here '
-        f'and pass it with checkpoint=PATH (create_model) or --checkpoint PATH (vpr-ros).')
+    path = _cached_hub_file(timm_name)
+    if not path:
+        try:
+            path = _download_hub_file(timm_name)
+        except Exception as e:  # noqa: BLE001 - offline, proxy, hub errors: one clear message
+            url = official_url(size, registers)
+            raise MissingWeightsError(
+                f'no DINOv2 weights for {timm_name}: the download from the model hub failed '
+                f'({type(e).__name__}: {str(e)[:200]}) and no weights file was given. Download '
+                f'the official backbone {url} (file {url.rsplit("/", 1)[-1]}) or timm\'s '
+                f'model.safetensors from https://huggingface.co/timm/{timm_name}.lvd142m on a '
+                f'connected machine, copy it here and pass it with checkpoint=PATH '
+                f'(create_model) or --checkpoint PATH (vpr-ros).') from e
+    load_vit_weights(backbone.vit, path)
+    return path
 
 
 def _pick(kw: dict, keys) -> dict:
@@ -122,18 +132,38 @@ def _pick(kw: dict, keys) -> dict:
 
 def build_dinov2(spec: ModelSpec, size: str, registers: bool, agg: str, pretrained=False,
                  dim=None, input_size=None, freeze_blocks: int = 0, checkpoint: str = '',
-                 **kw) -> VPRModel:
+                 allow_random_aggregator: bool = False, **kw) -> VPRModel:
     """Factory behind every ``dinov2_*`` name (see the module docstring for the options)."""
     timm_name = f'vit_{SIZES[size][0]}_patch14{"_reg4" if registers else ""}_dinov2'
     vit_kw, boq_kw, salad_kw = _pick(kw, VIT_KEYS), _pick(kw, BOQ_KEYS), _pick(kw, SALAD_KEYS)
     if kw:
         raise TypeError(f'{spec.name}: unknown options {sorted(kw)}; known: dim, input_size, '
-                        f'freeze_blocks, checkpoint, {", ".join(VIT_KEYS + BOQ_KEYS)}, '
-                        f'{", ".join(SALAD_KEYS)}')
+                        f'freeze_blocks, checkpoint, allow_random_aggregator, '
+                        f'{", ".join(VIT_KEYS + BOQ_KEYS)}, {", ".join(SALAD_KEYS)}')
+    sd, layout = None, None
+    if checkpoint:
+        sd = read_release(checkpoint)
+        layout = detect_layout(sd)
+        require_layout(layout, ('dinov2',) if agg == 'gem' else ('dinov2', agg), spec.name,
+                       checkpoint)
     size_hw = round_to_patch(input_size or spec.input_size)
-    backbone = DINOv2Backbone(timm_name, size_hw, int(freeze_blocks), **vit_kw)
-    if pretrained or checkpoint:
-        load_pretrained(backbone, timm_name, size, registers, checkpoint)
+    backbone = DINOv2Backbone(timm_name, size_hw, int(freeze_blocks), final_norm=agg != 'boq',
+                              **vit_kw)
+    if layout == 'dinov2' or (pretrained and not checkpoint):
+        if agg != 'gem' and not allow_random_aggregator:
+            raise RandomAggregatorError(random_aggregator_message(spec.name, checkpoint))
+        load_pretrained(backbone, timm_name, size, registers, checkpoint, sd)
+    # a random aggregator starts from a fixed seed: two processes give the same descriptors
+    with torch.random.fork_rng(devices=[]):
+        if allow_random_aggregator:
+            torch.manual_seed(AGGREGATOR_SEED)
+        model = _with_aggregator(spec, backbone, agg, dim, size_hw, boq_kw, salad_kw)
+    if layout == agg:
+        load_release(model, sd, agg, checkpoint)
+    return model
+
+
+def _with_aggregator(spec, backbone, agg, dim, size_hw, boq_kw, salad_kw) -> VPRModel:
     c = backbone.out_channels
     if agg == 'gem':
         aggregator, native = GeM(), c

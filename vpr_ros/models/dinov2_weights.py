@@ -1,10 +1,11 @@
-"""DINOv2 weight files: official facebookresearch/dinov2 layout or timm layout -> timm ViT.
+"""DINOv2 weight files: official facebookresearch/dinov2, timm or transformers layout -> timm ViT.
 
 Official .pth keys (cls_token, pos_embed, register_tokens, mask_token, blocks.N.ls1.gamma,
 blocks.N.mlp.w12/w3 for the SwiGLU giant) are converted the way timm's own
 ``checkpoint_filter_fn`` does: mask_token dropped; for register models the CLS position
 embedding is folded into cls_token (timm's no_embed_class layout); w12 -> fc1, w3 -> fc2.
-The position embedding is resampled (bicubic) to the model's patch grid.
+The position embedding is resampled to the model's patch grid the way the official forward
+interpolates it (``resample_pos_embed``). transformers keys: see hf_dinov2.py.
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import os
 from typing import Dict, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from vpr_ros.models.hf_dinov2 import hf_to_official, is_hf_layout
 
 OFFICIAL_URL = ('https://dl.fbaipublicfiles.com/dinov2/dinov2_vit{size}14/'
                 'dinov2_vit{size}14{reg}_pretrain.pth')
@@ -24,8 +28,12 @@ def official_url(size: str, registers: bool) -> str:
     return OFFICIAL_URL.format(size=size, reg='_reg4' if registers else '')
 
 
-def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """Tensors of a .safetensors or torch (.pth/.pt/.bin) file, loaded without unpickling code."""
+def read_state_dict(path: str, strip: bool = True) -> Dict[str, torch.Tensor]:
+    """Tensors of a .safetensors or torch (.pth/.pt/.bin) file, loaded without unpickling code.
+
+    Wrappers ('model', 'state_dict' of Lightning, 'model_state_dict', 'teacher') are opened;
+    ``strip`` removes a 'module.' or 'backbone.' prefix shared by every key.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'weights file {path!r} does not exist')
     if path.endswith('.safetensors'):
@@ -37,12 +45,16 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         except Exception as e:
             raise ValueError(f'cannot read {path!r} as a torch state dict (loaded with '
                              f'weights_only=True): {e}') from e
-    for key in ('model', 'state_dict', 'teacher'):
+    for key in ('model', 'state_dict', 'model_state_dict', 'teacher'):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]
     if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
         raise ValueError(f'{path!r} is not a state dict of tensors')
-    prefixes = ('module.', 'backbone.')
+    return strip_prefixes(sd, ('module.', 'backbone.') if strip else ('module.',))
+
+
+def strip_prefixes(sd: Dict[str, torch.Tensor], prefixes=('module.', 'backbone.')):
+    """``sd`` without each of ``prefixes`` (in turn) when every key starts with it."""
     for p in prefixes:
         if sd and all(k.startswith(p) for k in sd):
             sd = {k[len(p):]: v for k, v in sd.items()}
@@ -94,21 +106,35 @@ def to_official(sd: Dict[str, torch.Tensor], embed_dim: int, swiglu: bool = Fals
 
 
 def resample_pos_embed(pos: torch.Tensor, vit: nn.Module) -> torch.Tensor:
-    """Resample a square-grid position embedding (bicubic) to ``vit``'s patch grid."""
-    from timm.layers import resample_abs_pos_embed
+    """Resample a square-grid position embedding to ``vit``'s patch grid, as the official
+    DINOv2 forward does for that input size (so a file gives the official tokens).
+
+    Plain models: bicubic with scale factor (n + 0.1) / side and no antialias (the official
+    ``interpolate_offset=0.1``); register models: bicubic to the size, antialiased (their
+    official ``interpolate_offset=0``, ``interpolate_antialias=True``). Computed in float32.
+    """
     prefix = 0 if getattr(vit, 'no_embed_class', False) else vit.num_prefix_tokens
     n = pos.shape[1] - prefix
     side = int(round(math.sqrt(n)))
     if side * side != n:
         raise ValueError(f'pos_embed has {n} patch positions, not a square grid')
-    return resample_abs_pos_embed(pos, new_size=list(vit.patch_embed.grid_size),
-                                  old_size=[side, side], num_prefix_tokens=prefix,
-                                  interpolation='bicubic', antialias=True, verbose=False)
+    rows, cols = (int(v) for v in vit.patch_embed.grid_size)
+    grid = pos[:, prefix:].float().reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    if getattr(vit, 'reg_token', None) is not None:
+        grid = F.interpolate(grid, size=(rows, cols), mode='bicubic', antialias=True)
+    else:
+        scale = ((rows + 0.1) / side, (cols + 0.1) / side)
+        grid = F.interpolate(grid, scale_factor=scale, mode='bicubic', antialias=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1).to(pos.dtype)
+    return torch.cat([pos[:, :prefix], grid], dim=1)
 
 
-def load_vit_weights(vit: nn.Module, path: str) -> None:
-    """Load a DINOv2 file (official or timm layout, .pth or .safetensors) into timm ``vit``."""
-    sd = read_state_dict(path)
+def load_vit_weights(vit: nn.Module, path, sd: Optional[Dict[str, torch.Tensor]] = None) -> None:
+    """Load a DINOv2 file (official, timm or transformers layout; .pth or .safetensors) into
+    timm ``vit``; ``sd``: its tensors when already read (``path`` then only names it)."""
+    sd = read_state_dict(path) if sd is None else strip_prefixes(sd)
+    if is_hf_layout(sd):
+        sd = hf_to_official(sd)
     if is_official_layout(sd):
         sd = convert_official(sd)
     sd = {k: v for k, v in sd.items() if not k.startswith('head.')}

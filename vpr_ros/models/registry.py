@@ -68,6 +68,7 @@ def create_model(name: str, pretrained: bool = False, **kw):
     spec = get_spec(name)
     factory = _REGISTRY[name][1]
     model = factory(spec, pretrained=pretrained, **kw)
-    # Remembered so that a checkpoint can rebuild the same architecture (see checkpoint.py).
-    model.create_kwargs = dict(kw)
+    # Remembered so that a checkpoint can rebuild the same architecture (see checkpoint.py);
+    # implied_kwargs: choices the factory made from the weights file (e.g. CricaVPR's encoder).
+    model.create_kwargs = {**kw, **getattr(model, 'implied_kwargs', {})}
     return model

@@ -166,8 +166,11 @@ def load_encoder(model: str = '', checkpoint: str = '', backend: str = 'torch',
     """The encoder a node uses: ``model`` name and/or ``checkpoint`` on ``backend``.
 
     ``checkpoint`` is a vpr_ros checkpoint, an .onnx file (onnxruntime backend), or with
-    ``model`` a backbone weights file (e.g. DINOv2 .pth). ``threads > 0`` caps CPU threads;
-    ``spinning=False`` keeps onnxruntime's thread pool from busy-waiting between frames.
+    ``model`` a weights file for it: a paper's release (BoQ dinov2_12288.pth, SALAD
+    dino_salad.ckpt, CricaVPR.pth, D2-VPR; backbone + aggregator, see models/releases.py) or
+    a DINOv2 backbone file (refused for a trained aggregator such as BoQ/SALAD).
+    ``threads > 0`` caps CPU threads; ``spinning=False`` keeps onnxruntime's thread pool from
+    busy-waiting between frames.
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')

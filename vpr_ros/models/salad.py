@@ -5,6 +5,9 @@ Sinkhorn with a dustbin row (which absorbs uninformative tokens) turns them into
 assignment; the assigned ``cluster_dim`` features are summed per cluster, intra-normalised and
 concatenated with a ``token_dim`` projection of the global (CLS) token:
 ``out_dim = token_dim + num_clusters * cluster_dim`` (256 + 64 * 128 = 8448 by default).
+As in the official code: the cluster block is laid out channel-major (cluster_dim x
+num_clusters), only the global token and each cluster are normalised before the final L2 norm,
+and the cluster and score MLPs have dropout (0.3) after their first layer.
 """
 from __future__ import annotations
 
@@ -17,6 +20,12 @@ from torch import nn
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+
+
+def _local_mlp(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Sequential:
+    # the official local MLPs: 1x1 conv, Dropout (Identity at 0), ReLU, 1x1 conv
+    drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+    return nn.Sequential(nn.Linear(in_dim, hidden), drop, nn.ReLU(), nn.Linear(hidden, out_dim))
 
 
 def sinkhorn_assignment(scores: torch.Tensor, dustbin: torch.Tensor,
@@ -51,13 +60,14 @@ class SALAD(nn.Module):
     """
 
     def __init__(self, in_dim: int, num_clusters: int = 64, cluster_dim: int = 128,
-                 token_dim: int = 256, hidden: int = 512, sinkhorn_iters: int = 3):
+                 token_dim: int = 256, hidden: int = 512, sinkhorn_iters: int = 3,
+                 dropout: float = 0.3):
         super().__init__()
         if min(num_clusters, cluster_dim, token_dim, hidden, sinkhorn_iters) < 1:
             raise ValueError('SALAD sizes and sinkhorn_iters must be >= 1')
         self.token_mlp = _mlp(in_dim, hidden, token_dim)
-        self.cluster_mlp = _mlp(in_dim, hidden, cluster_dim)
-        self.score_mlp = _mlp(in_dim, hidden, num_clusters)
+        self.cluster_mlp = _local_mlp(in_dim, hidden, cluster_dim, dropout)
+        self.score_mlp = _local_mlp(in_dim, hidden, num_clusters, dropout)
         self.dustbin = nn.Parameter(torch.tensor(1.0))
         self.iters = int(sinkhorn_iters)
         self.out_dim = token_dim + num_clusters * cluster_dim
@@ -71,5 +81,5 @@ class SALAD(nn.Module):
         p = sinkhorn_assignment(self.score_mlp(x).transpose(1, 2), self.dustbin, self.iters)
         agg = F.normalize(torch.bmm(p, local), dim=2)  # (B, m, l): per-cluster intra-norm
         glob = F.normalize(self.token_mlp(cls), dim=-1)
-        out = torch.cat([glob, F.normalize(agg.flatten(1), dim=-1)], dim=-1)
+        out = torch.cat([glob, agg.transpose(1, 2).flatten(1)], dim=-1)
         return F.normalize(out, dim=-1)

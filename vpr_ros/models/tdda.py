@@ -14,9 +14,10 @@ How this module reads the spec (and the released code, where the spec is silent)
   points as it covers patches (medium 8x8, small 5x5 / 5x6 / 6x5 / 6x6 on a 16x16 map); the
   offset map is sampled (bilinear) at each point, the point is scaled about the region centre
   by 0.5 + 1.5 * sigmoid(s) and shifted by clamp(d, -0.25, 0.25) times the region size, then
-  clamped to the map. ``offset_lookup='roi'`` (default) samples the offset map where the point
-  is; ``'released'`` reproduces the released code, which passes the [0, 1] base grid to
-  grid_sample unnormalised (so every region reads offsets from the map's lower-right quarter).
+  clamped to the map. ``offset_lookup='released'`` (default: what the released weights were
+  trained with) passes the [0, 1] base grid to grid_sample unnormalised, as the released code
+  does (so every region reads offsets from the map's lower-right quarter); ``'roi'`` samples
+  the offset map where the point is (a variant for training from scratch).
 * Region features: grid_sample of the patch map at the deformed points, L2-norm per point,
   GeM with one learnable p (3) shared by all regions.
 * Global token: the CLS token plus the bottom-up fusion (small -> medium -> global): each
@@ -76,7 +77,7 @@ class TDDA(nn.Module):
 
     def __init__(self, dim: int = 768, offset_hidden: int = 512, fusion_hidden: int = 256,
                  pos_hidden: int = 128, max_shift: float = 0.25, gem_p: float = 3.0,
-                 repeat_offsets: bool = False, offset_lookup: str = 'roi',
+                 repeat_offsets: bool = False, offset_lookup: str = 'released',
                  cross_image: bool = False):
         super().__init__()
         if offset_lookup not in ('roi', 'released'):

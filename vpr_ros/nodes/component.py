@@ -19,6 +19,7 @@ from rclpy.node import Node
 from rcl_interfaces.msg import SetParametersResult
 
 from vpr_ros.config import field_defaults
+from vpr_ros.nodes.diagnostics import DiagnosticsPublisher, OK
 from vpr_ros.nodes.params import declare_params, read_config
 
 
@@ -91,6 +92,10 @@ class Component:
             getattr(self.node, f'destroy_{kind}')(entity)
         self._entities.clear()
 
+    def diagnostics(self):
+        """Health published on /diagnostics: (level OK/WARN/ERROR, message, {key: value})."""
+        return OK, 'running', {}
+
 
 class ComponentNode(Node):
     """An always-active node hosting one component."""
@@ -103,6 +108,7 @@ class ComponentNode(Node):
         self.component = component_cls(self, self.cfg)
         self.component.active = True
         startup_parameter_guard(self, config_cls, component_cls, lambda: True)
+        self.diagnostics = DiagnosticsPublisher(self, lambda: self.component)
 
     def destroy_node(self):
         if self.component is not None:
@@ -121,6 +127,7 @@ class ManagedComponentNode(LifecycleNode):
         self.component = None
         startup_parameter_guard(self, config_cls, component_cls,
                                 lambda: self.component is not None)
+        self.diagnostics = DiagnosticsPublisher(self, lambda: self.component)
 
     def on_configure(self, state):
         try:

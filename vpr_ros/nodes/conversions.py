@@ -61,3 +61,24 @@ def rgb_to_compressed(rgb: np.ndarray, fmt: str = 'jpeg'):
     msg.format = fmt
     msg.data = imaging.encode_compressed(rgb, fmt)
     return msg
+
+
+TRANSPORTS = ('raw', 'compressed')
+
+
+def transport_topic(image_topic: str, transport: str) -> str:
+    """The topic image_transport uses for ``transport`` of the base topic ``image_topic``
+    (raw: the base topic itself; compressed: ``<image_topic>/compressed``)."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f'transport {transport!r}: use one of {", ".join(TRANSPORTS)}')
+    base = image_topic.rstrip('/')
+    if not base:
+        raise ValueError('image_topic is empty: set the camera base topic (e.g. '
+                         'camera/image_raw)')
+    return base if transport == 'raw' else f'{base}/compressed'
+
+
+def camera_info_summary(msg) -> dict:
+    """The parts of a sensor_msgs/CameraInfo shown in query_encoder's ~/stats."""
+    return {'width': int(msg.width), 'height': int(msg.height),
+            'k': [float(v) for v in msg.k], 'frame_id': msg.header.frame_id}

@@ -74,7 +74,7 @@ def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
     params = params_file.load(share_dir() / 'config' / 'localize.yaml')
     params_file.set_node_params(params, 'query_encoder', dict(
         model=cfg.query_model or cfg.gallery_model, checkpoint=cfg.query_checkpoint,
-        map_path=map_dir))
+        map_path=map_dir, transport='compressed'))  # the replay publishes the bag's JPEGs
     if cfg.query_checkpoint or (cfg.query_model and cfg.query_model != cfg.gallery_model):
         # the query_encoder checks its network against the map (map_path) before it publishes
         params_file.set_node_params(params, 'matcher', {'accepted_encoders': ['*']})

@@ -2,7 +2,10 @@
 
 A map that cannot be loaded (missing directory, corrupt files, wrong model) is logged and every
 service answers with the reason; setting the ``map_path`` parameter loads another map without
-a restart. Mutating services run one at a time and are all-or-nothing.
+a restart. Mutating services run one at a time and are all-or-nothing. A served data file
+truncated or replaced on disk is found (by stat) before any service reads it: every service
+answers with the reason until the file is restored or the map reloaded. add_places with a
+``request_id`` is idempotent: a retry gets the first answer and adds nothing.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from vpr_ros.nodes.map_messages import (candidates_from_store, map_info_from_sto
                                         place_markers)
 from vpr_ros.nodes.qos import latched_qos
 from vpr_ros.srv import AddPlaces, GetMapInfo, MergeMap, QueryMap, SaveMap
-from vpr_ros.validation import check_descriptor, confined_path, InputError, MAX_TEXT_LEN
+from vpr_ros.validation import (check_descriptor, check_text, confined_path, InputError,
+                                MAX_TEXT_LEN)
 
 MAX_K = 1000
 
@@ -101,6 +105,19 @@ class GalleryServer(Component):
             self.marker_pub.publish(place_markers(self.store, self.cfg.frame_id,
                                                   self.node.get_clock().now().to_msg()))
 
+    def _unusable(self) -> str:
+        """Why no service can use the map now ('' when it can): not loaded, or its files
+        changed on disk (a restored file is taken back by check_files)."""
+        if self.store is None:
+            return self.load_error
+        from vpr_ros.mapstore import MapError
+        try:
+            self.store.check_files()
+        except MapError as exc:
+            self.log.error(str(exc), throttle_duration_sec=5.0)
+            return f'map unusable, nothing done: {exc}'
+        return ''
+
     def _fail(self, resp, message: str):
         resp.success = False
         resp.message = message
@@ -109,8 +126,9 @@ class GalleryServer(Component):
 
     # -- services ------------------------------------------------------------------------
     def _query_cb(self, req, resp):
-        if self.store is None:
-            return self._fail(resp, self.load_error)
+        problem = self._unusable()
+        if problem:
+            return self._fail(resp, problem)
         if req.encoder and req.encoder != self.store.encoder:
             return self._fail(resp, f'descriptor is for encoder {req.encoder[:MAX_TEXT_LEN]!r}, '
                                     f'the map was built by {self.store.encoder!r}')
@@ -128,18 +146,35 @@ class GalleryServer(Component):
         return resp
 
     def _add_cb(self, req, resp):
-        if self.store is None:
-            return self._fail(resp, self.load_error)
+        problem = self._unusable()
+        if problem:
+            return self._fail(resp, problem)
+        key = req.request_id
+        try:
+            check_text(key, 'request_id')
+            answer = self.store.request_answer(key) if key else None
+        except Exception as exc:
+            return self._fail(resp, f'keyframes refused, nothing written: {exc}')
+        if answer is not None:  # a retry whose first answer was lost: answer it again
+            resp.place_ids = [int(i) for i in answer[0]]
+            resp.num_added, resp.num_skipped = len(answer[0]), int(answer[1])
+            resp.success = True
+            resp.message = (f'request_id {key!r} was already applied (added '
+                            f'{resp.num_added}, skipped {resp.num_skipped}); nothing added again')
+            self.log.info(resp.message)
+            return resp
         if not req.keyframes:
             return self._fail(resp, 'no keyframes in the request')
         try:
             descs, places = keyframes_to_places(req.keyframes, self.store, self.cfg,
                                                 self._encode_image)
             dedup = self._dedup_config() if req.deduplicate else None
-            added, skipped = self.store.add(descs, places, dedup=dedup)
+            added, skipped = self.store.add(descs, places, dedup=dedup, request_id=key)
             if self.cfg.autosave:
                 self.store.save()
         except Exception as exc:  # refused as a whole; the store rolls back its own state
+            if self.cfg.autosave:
+                self.store.discard_pending()  # added, but the save failed
             return self._fail(resp, f'keyframes refused, nothing written: {exc}')
         resp.place_ids = [int(i) for i in added]
         resp.num_added, resp.num_skipped = len(added), int(skipped)
@@ -148,8 +183,9 @@ class GalleryServer(Component):
         return resp
 
     def _save_cb(self, req, resp):
-        if self.store is None:
-            return self._fail(resp, self.load_error)
+        problem = self._unusable()
+        if problem:
+            return self._fail(resp, problem)
         try:
             target = self._confine(req.path, 'save_map path') if req.path else None
             if target is not None and self.store.path.resolve() in target.parents:
@@ -166,15 +202,17 @@ class GalleryServer(Component):
         return resp
 
     def _info_cb(self, _req, resp):
-        if self.store is None:
-            return self._fail(resp, self.load_error)
+        problem = self._unusable()
+        if problem:
+            return self._fail(resp, problem)
         resp.info = map_info_from_store(self.store)
         resp.success, resp.message = True, ''
         return resp
 
     def _merge_cb(self, req, resp):
-        if self.store is None:
-            return self._fail(resp, self.load_error)
+        problem = self._unusable()
+        if problem:
+            return self._fail(resp, problem)
         try:
             source = self._confine(req.path, 'merge_map path')
         except InputError as exc:
@@ -216,6 +254,17 @@ class GalleryServer(Component):
             raise ValueError(f'image_model {self._image_encoder.name!r} is not the map encoder '
                              f'{self.store.encoder!r}')
         return self._image_encoder.encode(rgb)[0]
+
+    def diagnostics(self):
+        """OK with the map's version and size, ERROR with the reason no map is loaded."""
+        from vpr_ros.nodes.diagnostics import ERROR, OK
+        store = getattr(self, 'store', None)
+        if store is None:
+            return ERROR, getattr(self, 'load_error', '') or 'no map loaded', {
+                'map_path': self.cfg.map_path, 'map_loaded': False}
+        return OK, f'serving {store.num_places} places', {
+            'map_path': str(store.path), 'map_loaded': True, 'map_version': store.version,
+            'places': store.num_places, 'encoder': store.encoder, 'dim': store.dim}
 
 
 def main(args=None) -> None:

@@ -31,7 +31,7 @@ def write_params(cfg: EvalConfig, matcher: MatcherConfig, map_encoder: str, path
     # reliable: a replay measures the nodes, not frames the middleware drops (the encoder's
     # one-slot mailbox still drops, and counts, frames it cannot keep up with)
     qe.update(model=q.model, checkpoint=q.checkpoint, backend=q.backend, threads=q.threads,
-              image_topic=IMAGE_TOPIC, image_qos='reliable')
+              image_topic=IMAGE_TOPIC, transport='raw', image_qos='reliable')
     if q.input_size:
         qe['input_size'] = [int(v) for v in q.input_size]
     # (empty lists left out: ROS parameter YAML cannot type them)

@@ -28,8 +28,13 @@ def yaw_of_pose(pose: Pose) -> float:
 
 def candidates_from_store(store, place_ids, scores):
     """PlaceCandidate messages for the given place ids and scores (best first)."""
+    return candidates_from_places(store.get_places(place_ids), scores)
+
+
+def candidates_from_places(places, scores):
+    """PlaceCandidate messages for PlaceRecords and their scores (best first)."""
     out = []
-    for rec, score in zip(store.get_places(place_ids), scores):
+    for rec, score in zip(places, scores):
         c = PlaceCandidate()
         c.place_id = int(rec.id)
         c.score = float(score)

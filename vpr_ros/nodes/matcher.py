@@ -17,14 +17,16 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_srvs.srv import Trigger
 
 from vpr_ros.config import MatcherConfig
-from vpr_ros.hubness import hubness_corrector, open_map, search_map
-from vpr_ros.localization.tracking import LocalizationTracker
+from vpr_ros.localization.frames import base_from_camera, OdomBuffer
+from vpr_ros.localization.localizer import Localizer
+from vpr_ros.mapstore.manifest import MapError
 from vpr_ros.msg import Descriptor, LocalizationStatus, MapInfo, PlaceMatch
 from vpr_ros.nodes.component import Component, run_component
 from vpr_ros.nodes.conversions import stamp_seconds
-from vpr_ros.nodes.map_messages import candidates_from_store, pose_from_xyz_yaw, yaw_of_pose
+from vpr_ros.nodes.map_messages import candidates_from_places, pose_from_xyz_yaw, yaw_of_pose
 from vpr_ros.nodes.qos import latched_qos
-from vpr_ros.validation import all_finite, check_descriptor, InputError, MAX_COORD_M, MAX_TEXT_LEN
+from vpr_ros.nodes.status_timer import add_status_heartbeat
+from vpr_ros.validation import check_descriptor, InputError, MAX_TEXT_LEN
 
 OUTPUT_MODES = ('pose0', 'initialpose', 'both')
 STATES = {'lost': LocalizationStatus.LOST, 'localizing': LocalizationStatus.LOCALIZING,
@@ -38,18 +40,19 @@ class Matcher(Component):
         super().__init__(node, cfg)
         if cfg.output_mode not in OUTPUT_MODES:
             raise ValueError(f'output_mode {cfg.output_mode!r}: use one of {OUTPUT_MODES}')
-        self.store = None
         self._last_error = ''
-        self.tracker = LocalizationTracker(cfg)
-        self._odom = None
-        self._last_initialpose = -math.inf
-        self.hubness = hubness_corrector(cfg)  # a bad file stops the node at start
+        self.localizer = Localizer(cfg)  # a bad hubness reference stops the node at start
+        self._odom = OdomBuffer()  # odometry interpolated at each image's stamp
+        self._last_initialpose = self._last_set_pose = -math.inf
         group = MutuallyExclusiveCallbackGroup()  # map reloads never race a search
         self.match_pub = self.publisher(PlaceMatch, cfg.match_topic, 10)
         self.status_pub = self.publisher(LocalizationStatus, cfg.status_topic, 10)
         self.pose_pub = self.publisher(PoseWithCovarianceStamped, cfg.pose_topic, 10)
+        add_status_heartbeat(self, cfg.status_timeout_s)  # vpr/status >= 1 Hz, LOST on timeout
         self.initialpose_pub = self.publisher(PoseWithCovarianceStamped, cfg.initialpose_topic,
                                               10) if cfg.output_mode != 'pose0' else None
+        self.set_pose_pub = self.publisher(PoseWithCovarianceStamped, cfg.set_pose_topic,
+                                           10) if cfg.set_pose_topic else None
         self.subscription(Descriptor, cfg.descriptor_topic, self._on_descriptor, 10,
                           callback_group=group)
         self.subscription(MapInfo, 'vpr/map_info', lambda _m: self._refresh_map(),
@@ -61,16 +64,22 @@ class Matcher(Component):
         self.timer(max(cfg.map_reload_period_s, 0.1), self._refresh_map, callback_group=group)
         self._refresh_map()
 
+    @property
+    def store(self):
+        return self.localizer.store
+
+    @property
+    def hubness(self):
+        return self.localizer.hubness
+
     def _refresh_map(self) -> None:
         try:
             if self.store is None:
-                self.store = open_map(self.cfg.map_path, self.hubness)
+                self.localizer.open()
                 self.log.info(f'matching against {self.cfg.map_path}: '
                               f'{self.store.num_places} places ({self.store.encoder})'
                               + (' with the hubness correction' if self.hubness else ''))
-            elif self.store.reload_if_changed():
-                if self.hubness is not None:
-                    self.hubness.reset()  # ids may now name other entries
+            elif self.localizer.reload_if_changed():
                 self.log.info(f'map updated: {self.store.num_places} places, '
                               f'version {self.store.version}')
             self._last_error = ''
@@ -82,11 +91,13 @@ class Matcher(Component):
 
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose
-        self._odom = (p.position.x, p.position.y, yaw_of_pose(p))
+        self._odom.add(stamp_seconds(msg.header.stamp),
+                       (p.position.x, p.position.y, yaw_of_pose(p)))
 
     def _on_trigger(self, _req, resp):
-        self.tracker.reset()
-        self._last_initialpose = -math.inf  # the next relocalization is published at once
+        self.localizer.reset()
+        # the next relocalization is published at once
+        self._last_initialpose = self._last_set_pose = -math.inf
         resp.success, resp.message = True, 'relocalization requested: hypotheses cleared'
         self.log.info(resp.message)
         return resp
@@ -97,45 +108,40 @@ class Matcher(Component):
         if self.store is None:
             self.log.warning(f'no map loaded, dropping descriptor: {self._last_error}',
                              throttle_duration_sec=5.0)
+            self.descriptors_refused += 1
             return
         if not self._encoder_accepted(msg.encoder):
+            self.descriptors_refused += 1
             return
         try:
             q = check_descriptor(msg.descriptor, self.store.dim)
         except InputError as exc:
             self.log.error(f'descriptor from {msg.encoder!r} refused: {exc}',
                            throttle_duration_sec=5.0)
+            self.descriptors_refused += 1
             return
         made_for = self.hubness.meta.get('encoder') if self.hubness is not None else None
         if made_for and msg.encoder != made_for:
             self.log.warning(f'descriptors from {msg.encoder!r}, but hubness_reference was made '
                              f'for {made_for!r}: its biases do not fit this query network',
                              throttle_duration_sec=10.0)
-        scores, ids = search_map(self.store, q, self.cfg.top_k, self.hubness)
-        positions = self.store.positions(ids)
-        sane = np.all(np.isfinite(positions) & (np.abs(positions) <= MAX_COORD_M), axis=1)
-        if not np.all(sane):
-            self.log.error(f'map places {ids[~sane].tolist()} have positions beyond '
-                           f'{MAX_COORD_M:g} m or not finite: ignored (repair the map)',
-                           throttle_duration_sec=10.0)
-            ids, scores, positions = ids[sane], scores[sane], positions[sane]
-        if ids.size == 0:
-            return
         stamp_s = stamp_seconds(msg.header.stamp)
         try:
-            est = self.tracker.step(stamp_s, scores, positions, self.store.yaws(ids),
-                                    self._odom, self.store.num_places)
-        except Exception as exc:  # one bad frame never takes the node down
-            est, problem = None, f'{type(exc).__name__}: {exc}'
-        else:
-            problem = '' if all_finite(est.x, est.y, est.yaw, est.covariance, est.confidence) \
-                else 'non-finite pose or covariance'
-        if problem:
-            self.tracker.reset()  # the filter state may hold the bad values
-            self.log.error(f'frame stamped {stamp_s:.3f} skipped, filter reset: {problem}',
+            match = self.localizer.step(q, stamp_s, self._odom.at(stamp_s))
+        except MapError as exc:  # map files damaged on disk: the frame is lost, not the node
+            self.frame_errors += 1
+            self.log.error(f'frame stamped {stamp_s:.3f} dropped: {exc}',
                            throttle_duration_sec=5.0)
             return
-        self._publish(msg, stamp_s, ids, scores, est)
+        if match.problem and match.estimate is not None:  # an unrecognised frame
+            self.log.warning(f'frame stamped {stamp_s:.3f}: {match.problem}',
+                             throttle_duration_sec=5.0)
+        elif match.problem:
+            self.frame_errors += 1
+            self.log.error(f'frame stamped {stamp_s:.3f}: {match.problem}',
+                           throttle_duration_sec=5.0)
+        if match.estimate is not None:
+            self._publish(msg, stamp_s, match)
 
     def _encoder_accepted(self, encoder: str) -> bool:
         """The map's encoder, the hubness reference's query network or one listed in
@@ -152,12 +158,12 @@ class Matcher(Component):
                        'accepted_encoders', throttle_duration_sec=5.0)
         return False
 
-    def _publish(self, msg, stamp_s: float, ids, scores, est) -> None:
-        cfg = self.cfg
+    def _publish(self, msg, stamp_s: float, found) -> None:
+        cfg, est = self.cfg, found.estimate
         match = PlaceMatch()
         match.header.stamp, match.header.frame_id = msg.header.stamp, cfg.frame_id
         match.encoder = msg.encoder
-        match.candidates = candidates_from_store(self.store, ids, scores)
+        match.candidates = candidates_from_places(found.places, found.scores)
         match.confidence, match.localized = float(est.confidence), bool(est.localized)
         self.match_pub.publish(match)
         status = LocalizationStatus(state=STATES[est.status], confidence=float(est.confidence),
@@ -167,7 +173,11 @@ class Matcher(Component):
         self.status_pub.publish(status)
         prior = PoseWithCovarianceStamped()
         prior.header = match.header
-        prior.pose.pose = pose_from_xyz_yaw(est.x, est.y, 0.0, est.yaw)
+        # the map holds camera poses; the stack wants base_link (covariance kept: the mount's
+        # lever arm is small against the place-level position uncertainty)
+        x, y, yaw = base_from_camera((est.x, est.y, est.yaw),
+                                     (cfg.camera_x_m, cfg.camera_y_m, cfg.camera_yaw_rad))
+        prior.pose.pose = pose_from_xyz_yaw(x, y, 0.0, yaw)
         prior.pose.covariance = np.asarray(est.covariance, float).reshape(-1).tolist()
         if cfg.output_mode != 'initialpose' and (est.localized or cfg.publish_unlocalized_prior):
             self.pose_pub.publish(prior)
@@ -175,8 +185,57 @@ class Matcher(Component):
                 and stamp_s - self._last_initialpose >= cfg.initialpose_min_interval_s):
             self._last_initialpose = stamp_s
             self.initialpose_pub.publish(prior)
-            self.log.info(f'relocalized at ({est.x:.1f}, {est.y:.1f}) confidence '
+            self.log.info(f'relocalized at ({x:.1f}, {y:.1f}) confidence '
                           f'{est.confidence:.2f}: published {cfg.initialpose_topic}')
+        if (self.set_pose_pub is not None and est.relocalized
+                and stamp_s - self._last_set_pose >= cfg.initialpose_min_interval_s):
+            # robot_localization's set_pose resets the EKF at the relocalized pose, which its
+            # pose0 gate (pose0_rejection_threshold) would otherwise refuse for good
+            self._last_set_pose = stamp_s
+            self.set_pose_pub.publish(prior)
+            self.log.info(f'relocalized at ({x:.1f}, {y:.1f}): published {cfg.set_pose_topic}')
+
+    # counters of diagnostics() (an increment makes them instance attributes)
+    descriptors_refused = 0
+    frame_errors = 0
+
+    def diagnostics(self):
+        """Map version and size, localized/lost, age of the last prior, refused descriptors and
+        failed frames (WARN when new ones came since the last report)."""
+        from vpr_ros.nodes.diagnostics import ERROR, OK, WARN
+        names = {LocalizationStatus.LOST: 'lost', LocalizationStatus.LOCALIZING: 'localizing',
+                 LocalizationStatus.LOCALIZED: 'localized'}
+        store, status_pub = getattr(self, 'store', None), getattr(self, 'status_pub', None)
+        last = getattr(status_pub, 'last', None)
+        prior_age = getattr(getattr(self, 'pose_pub', None), 'age', lambda: None)()
+        silence = status_pub.silence() if hasattr(status_pub, 'silence') else None
+        refused, errors = self.descriptors_refused, self.frame_errors
+        new_refused, new_errors = (refused - getattr(self, '_diag_seen', (0, 0))[0],
+                                   errors - getattr(self, '_diag_seen', (0, 0))[1])
+        self._diag_seen = (refused, errors)
+        state = names.get(last.state, str(last.state)) if last is not None else 'lost'
+        values = {'map_path': self.cfg.map_path,
+                  'map_version': getattr(store, 'version', '') if store is not None else '',
+                  'places': int(getattr(store, 'num_places', 0)) if store is not None else 0,
+                  'state': state,
+                  'confidence': float(last.confidence) if last is not None else 0.0,
+                  'last_descriptor_age_s': round(silence, 2) if last is not None else '',
+                  'last_prior_age_s': round(prior_age, 2) if prior_age is not None else '',
+                  'descriptors_refused': refused, 'frame_errors': errors}
+        problem = getattr(self, '_last_error', '')
+        if store is None:
+            return ERROR, problem or 'no map loaded', values
+        if new_refused or new_errors:
+            return WARN, (f'{new_refused} descriptors refused, {new_errors} frames failed '
+                          'since the last report (see the log)'), values
+        if problem:
+            return WARN, problem, values
+        if getattr(status_pub, 'lost_by_timeout', False):
+            values['state'] = 'lost'
+            return WARN, ('lost: no descriptor yet' if last is None else
+                          f'lost: no descriptor for {silence:.1f} s'), values
+        level = WARN if state == 'lost' else OK
+        return level, f'{state} (confidence {values["confidence"]:.2f})', values
 
 
 def main(args=None) -> None:

@@ -7,6 +7,7 @@ callbacks (parameters, services, stats).
 """
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import re
@@ -15,14 +16,19 @@ import time
 
 import numpy as np
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from vpr_ros.config import QueryEncoderConfig
 from vpr_ros.msg import Descriptor
 from vpr_ros.nodes.component import Component, run_component
-from vpr_ros.nodes.conversions import compressed_to_rgb, image_to_rgb
+from vpr_ros.nodes.conversions import (camera_info_summary, compressed_to_rgb, image_to_rgb,
+                                       transport_topic)
+from vpr_ros.nodes.diagnostics import ERROR, OK, WARN
 from vpr_ros.query_pipeline import load_query_encoder
+
+
+HEALTH_WINDOW_S = 5.0  # input rate, latency and errors in diagnostics are over this window
 
 
 class QueryEncoder(Component):
@@ -30,21 +36,29 @@ class QueryEncoder(Component):
 
     def __init__(self, node, cfg: QueryEncoderConfig):
         super().__init__(node, cfg)
+        self.topic = transport_topic(cfg.image_topic, cfg.transport)  # before the network loads
         self.encoder = load_query_encoder(cfg)
         self.log.info(f'query network {self.encoder.name} ({self.encoder.dim}-d, backend '
                       f'{cfg.backend}) ready')
         self.pub = self.publisher(Descriptor, cfg.descriptor_topic, 10)
         qos = image_qos(cfg.image_qos)
-        raw = functools.partial(image_to_rgb, max_pixels=cfg.max_image_pixels)
-        compressed = functools.partial(compressed_to_rgb, max_pixels=cfg.max_image_pixels)
-        if cfg.image_topic:
-            self.subscription(Image, cfg.image_topic, lambda m: self._offer(m, raw), qos)
-        if cfg.compressed_topic:
-            self.subscription(CompressedImage, cfg.compressed_topic,
-                              lambda m: self._offer(m, compressed), qos)
+        # one transport only, as image_transport subscribers do: a camera publishing both raw
+        # and compressed must not have each frame encoded (or counted as dropped) twice
+        msg_type, to_rgb = (Image, image_to_rgb) if cfg.transport == 'raw' \
+            else (CompressedImage, compressed_to_rgb)
+        decode = functools.partial(to_rgb, max_pixels=cfg.max_image_pixels)
+        self.subscription(msg_type, self.topic, lambda m: self._offer(m, decode), qos)
+        self.camera_info = None
+        if cfg.camera_info_topic:
+            # best effort matches reliable and best-effort drivers; only the latest is kept
+            self.subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
+                              qos_profile_sensor_data)
+        self.log.info(f'images: {self.topic} ({cfg.transport})')
         self.service(Trigger, '~/stats', self._stats_cb)
         self.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
                       'last_inference_ms': 0.0}
+        self._inference_ms_sum = 0.0
+        self._health = collections.deque()  # (time, counters) snapshots over HEALTH_WINDOW_S
         self._slot = None
         self._error_kinds = set()
         self._cv = threading.Condition()
@@ -102,11 +116,18 @@ class QueryEncoder(Component):
         out.inference_ms = (time.perf_counter() - t0) * 1e3
         self.stats['encoded'] += 1
         self.stats['last_inference_ms'] = round(out.inference_ms, 3)
+        self._inference_ms_sum += out.inference_ms
         self.pub.publish(out)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.camera_info = camera_info_summary(msg)
 
     def _stats_cb(self, _req, resp):
         resp.success = True
-        resp.message = json.dumps(self.stats)
+        out = dict(self.stats)
+        if self.cfg.camera_info_topic:
+            out['camera_info'] = self.camera_info
+        resp.message = json.dumps(out)
         return resp
 
     def shutdown(self) -> None:
@@ -115,6 +136,38 @@ class QueryEncoder(Component):
             self._cv.notify()
         self._worker.join(timeout=5.0)
         super().shutdown()
+
+    def diagnostics(self):
+        """Input rate, encode latency, drops and errors over the last HEALTH_WINDOW_S."""
+        now = time.monotonic()
+        with self._cv:
+            counters = dict(self.stats, inference_ms_sum=self._inference_ms_sum)
+        self._health.append((now, counters))
+        while len(self._health) > 2 and now - self._health[1][0] >= HEALTH_WINDOW_S:
+            self._health.popleft()
+        t0, old = self._health[0]
+        span = max(now - t0, 1e-6)
+        d = {k: counters[k] - old[k] for k in ('received', 'encoded', 'dropped', 'errors')}
+        latency = (counters['inference_ms_sum'] - old['inference_ms_sum']) / d['encoded'] \
+            if d['encoded'] else None
+        values = {'topic': self.topic, 'transport': self.cfg.transport,
+                  'input_hz': round(d['received'] / span, 2) if len(self._health) > 1 else 0.0,
+                  'window_s': round(span, 1),
+                  'encode_ms': round(latency, 2) if latency is not None else '',
+                  'last_inference_ms': counters['last_inference_ms'],
+                  **{k: counters[k] for k in ('received', 'encoded', 'dropped', 'errors')}}
+        if self.camera_info is not None:
+            values.update(camera_width=self.camera_info['width'],
+                          camera_height=self.camera_info['height'])
+        if counters['received'] == 0:
+            return WARN, f'waiting for images on {self.topic}', values
+        if d['errors'] and not d['encoded']:
+            return ERROR, f'every frame failed in the last {span:.0f} s (see the log)', values
+        if d['received'] == 0 and span >= 1.0:
+            return WARN, f'no images on {self.topic} for {span:.0f} s', values
+        if d['errors']:
+            return WARN, f'{d["errors"]} frames failed in the last {span:.0f} s', values
+        return OK, f'encoding at {d["encoded"] / span:.1f} Hz', values
 
 
 def image_qos(name: str):

@@ -2,7 +2,8 @@
 
 Used by the demo and by ``vpr-ros evaluate --live``: every frame is stamped with its source
 time, published as sensor_msgs/CompressedImage (or Image), and its descriptor, match and pose
-prior are collected by stamp together with the wall-clock time each arrived.
+prior are collected by stamp together with the wall-clock time each arrived. ``image_topic`` is
+the topic itself: query_encoder's base topic + '/compressed' for its transport compressed.
 """
 from __future__ import annotations
 

@@ -29,14 +29,9 @@ class Split:
 def recall_hits(q_desc: np.ndarray, db_desc: np.ndarray, q_xy: np.ndarray, db_xy: np.ndarray,
                 radius_m: float = 25.0, ns: Sequence[int] = NS) -> np.ndarray:
     """(Q, len(ns)) bool: query i has a true match among its top ns[j] database results."""
-    import faiss
-    index = faiss.IndexFlatIP(db_desc.shape[1])
-    index.add(np.ascontiguousarray(db_desc, dtype=np.float32))
-    kmax = min(max(ns), len(db_desc))
-    _, idx = index.search(np.ascontiguousarray(q_desc, dtype=np.float32), kmax)
-    d = np.linalg.norm(db_xy[idx] - q_xy[:, None, :], axis=2)  # (Q, kmax)
-    ok = d <= radius_m
-    return np.stack([ok[:, :min(n, kmax)].any(axis=1) for n in ns], axis=1)
+    from vpr_ros.evaluation.metrics import search_correct
+    ok = search_correct(q_desc, db_desc, q_xy, db_xy, radius_m, max(ns))
+    return np.stack([ok[:, :n].any(axis=1) for n in ns], axis=1)
 
 
 def summarize(hits: np.ndarray, conditions: Sequence[str],

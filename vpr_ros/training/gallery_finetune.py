@@ -132,9 +132,9 @@ def vg_recall(model, root: str, threshold_m: float = 25.0, ns: Sequence[int] = (
     q = encode_paths(model, [r.path for r in qs], backend=backend)
     db_xy = np.array([[r.x, r.y] for r in db])
     q_xy = np.array([[r.x, r.y] for r in qs])
+    from vpr_ros.evaluation.metrics import search_correct
     near = np.linalg.norm(q_xy[:, None] - db_xy[None], axis=2) <= threshold_m
-    order = np.argsort(-(q @ d.T), axis=1)[:, :max(ns)]
-    hit = np.cumsum(np.take_along_axis(near, order, axis=1), axis=1) > 0
+    hit = np.cumsum(search_correct(q, d, q_xy, db_xy, threshold_m, max(ns)), axis=1) > 0
     conds = np.array([r.condition for r in qs])
     out: Dict[str, Dict[str, float]] = {}
     for c in [*dict.fromkeys(conds), 'all']:

@@ -10,6 +10,7 @@ from typing import Dict, Sequence, Tuple
 import cv2
 import numpy as np
 
+from vpr_ros.evaluation.metrics import search_correct
 from vpr_ros.world.conditions import DATABASE_VIEW, QUERY_VIEW
 from vpr_ros.world.generate import town_for
 from vpr_ros.world.render import Renderer
@@ -45,10 +46,8 @@ def thumbnail_recall(seed: int = 0, places: int = 40, spacing_m: float = 10.0,
             q_poses = route.poses(QUERY_VIEW, seed=seed + 101 + k)
             q = np.stack([thumbnail(r.render(p, cond, noise_seed=10**6 + i))
                           for i, p in enumerate(q_poses)])
-            best = np.argmax(q @ db.T, axis=1)
             q_xy = np.array([[p.x, p.y] for p in q_poses])
-            dist = np.linalg.norm(db_xy[best] - q_xy, axis=1)
-            out[cond] = float(np.mean(dist <= threshold_m))
+            out[cond] = float(search_correct(q, db, q_xy, db_xy, threshold_m, 1).mean())
             if 'chance' not in out:
                 near = np.linalg.norm(q_xy[:, None] - db_xy[None], axis=2) <= threshold_m
                 out['chance'] = float(near.mean())

@@ -1,0 +1,151 @@
+"""One localizer: the matcher's per-frame logic, shared by the node and every evaluation.
+
+``Localizer(cfg)`` (cfg: vpr_ros.config.MatcherConfig) opens a map with the hubness correction
+the settings name, and turns each query descriptor into a ``Match``: the top-k places (read from
+the store once per frame) and the estimate of the tracker (single-frame or the temporal filter,
+with calibration). The matcher node, ``vpr-ros evaluate`` and ``vpr-ros kidnap-eval`` all step
+it, so offline results equal live ones by construction and a per-frame setting is added here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+
+from vpr_ros.hubness import hubness_corrector, open_map, search_map
+from vpr_ros.localization.similarity import map_levels, SimilarityLevels
+from vpr_ros.localization.tracking import Estimate, LocalizationTracker
+from vpr_ros.retrieval import UNOBSERVED_VARIANCE
+from vpr_ros.validation import all_finite, MAX_COORD_M
+
+
+@dataclasses.dataclass
+class Match:
+    """One frame: its candidates (best first) and the estimate made from the top_k of them."""
+
+    stamp: float
+    ids: np.ndarray               # (k,) map place ids
+    scores: np.ndarray            # (k,) similarity (hubness-corrected when configured)
+    positions: np.ndarray         # (k, 3) map frame
+    yaws: np.ndarray              # (k,)
+    places: list                  # (k,) PlaceRecord (lat/lon, robot, session ...)
+    estimate: Optional[Estimate]  # None: no candidates, or the frame was skipped
+    problem: str = ''             # why the estimate is None or not localized
+    query: Optional[np.ndarray] = None  # the descriptor searched (None: given candidates)
+
+
+class Localizer:
+    """Map + hubness correction + tracker of one robot (one matcher)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.tracker = LocalizationTracker(cfg)
+        self.hubness = hubness_corrector(cfg)  # a bad reference file raises here
+        self.store = None
+        self.levels = SimilarityLevels(float('nan'), float('nan'), float('-inf'))
+
+    def open(self, map_path: str = '') -> 'Localizer':
+        """Open ``map_path`` (default: cfg.map_path) read-only, closing a map already open."""
+        store = open_map(map_path or self.cfg.map_path, self.hubness)
+        self.close()
+        self.store = store
+        self.levels = map_levels(store)
+        return self
+
+    @property
+    def similarity_floor(self) -> float:
+        """Best-match cosine below which a frame is unrecognised (cfg.min_similarity, or the
+        map's own level when it is -1)."""
+        m = self.cfg.min_similarity
+        return self.levels.floor if m == -1.0 else float(m)
+
+    def reload_if_changed(self) -> bool:
+        """Load a newer saved version of the open map; True if it changed."""
+        if self.store is None or not self.store.reload_if_changed():
+            return False
+        if self.hubness is not None:
+            self.hubness.reset()  # ids may now name other entries
+        self.levels = map_levels(self.store)
+        return True
+
+    def reset(self) -> None:
+        """Forget the past (one-shot global relocalization)."""
+        self.tracker.reset()
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def search(self, descriptor: np.ndarray, stamp: float, k: int = 0) -> Match:
+        """The top max(k, top_k) places of ``descriptor``, without an estimate."""
+        k = max(int(k), self.cfg.top_k)
+        q = np.asarray(descriptor, np.float32).ravel()
+        scores, ids = search_map(self.store, q, k, self.hubness)
+        match = self.candidates(stamp, ids, scores)
+        match.query = q
+        return match
+
+    def candidates(self, stamp: float, ids, scores) -> Match:
+        """A Match of given candidates (rows with impossible positions dropped, said why)."""
+        ids = np.asarray(ids, np.int64).ravel()
+        scores = np.asarray(scores, np.float64).ravel()
+        valid = ids >= 0  # faiss pads with -1 when the map has fewer than k places
+        ids, scores = ids[valid], scores[valid]
+        places = self.store.get_places(ids) if ids.size else []
+        positions = np.array([(p.x, p.y, p.z) for p in places], np.float64).reshape(-1, 3)
+        yaws = np.array([p.yaw for p in places], np.float64)
+        sane = np.all(np.isfinite(positions) & (np.abs(positions) <= MAX_COORD_M), axis=1)
+        problem = ''
+        if not np.all(sane):
+            problem = (f'map places {ids[~sane].tolist()} have positions beyond '
+                       f'{MAX_COORD_M:g} m or not finite: ignored (repair the map)')
+            keep = np.flatnonzero(sane)
+            ids, scores, positions, yaws = ids[keep], scores[keep], positions[keep], yaws[keep]
+            places = [places[i] for i in keep]
+        return Match(float(stamp), ids, scores, positions, yaws, places, None, problem)
+
+    def step(self, descriptor: np.ndarray, stamp: float, odom=None, k: int = 0,
+             odom_delta: Optional[Sequence[float]] = None) -> Match:
+        """Search, then update the tracker with the top_k candidates. ``odom``: the robot's
+        (x, y, yaw) odometry pose at the frame; or ``odom_delta``: its motion since the last
+        frame in the robot frame."""
+        return self.estimate(self.search(descriptor, stamp, k), odom, odom_delta)
+
+    def estimate(self, match: Match, odom=None,
+                 odom_delta: Optional[Sequence[float]] = None) -> Match:
+        """Fill ``match.estimate`` from its top_k candidates (the tracker steps once)."""
+        if match.ids.size == 0:
+            return match
+        best = float(self.store.descriptors_of(match.ids[:1])[0] @ match.query) \
+            if match.query is not None else float(match.scores[0])
+        if best < self.similarity_floor:
+            match.problem = (f'unrecognised frame: best similarity {best:.3f} is below '
+                             f'{self.similarity_floor:.3f} (min_similarity)')
+            match.estimate = unrecognised(match)
+            return match
+        top = slice(0, self.cfg.top_k)
+        try:
+            est = self.tracker.step(match.stamp, match.scores[top], match.positions[top],
+                                    match.yaws[top], odom, self.store.num_places,
+                                    motion=odom_delta)
+        except Exception as exc:  # one bad frame never takes the localizer down
+            est, problem = None, f'{type(exc).__name__}: {exc}'
+        else:
+            problem = '' if all_finite(est.x, est.y, est.yaw, est.covariance,
+                                       est.confidence) else 'non-finite pose or covariance'
+        if problem:
+            self.tracker.reset()  # the filter state may hold the bad values
+            match.problem = '; '.join(p for p in (match.problem, problem) if p)
+            return match
+        match.estimate = est
+        return match
+
+
+def unrecognised(match: Match) -> Estimate:
+    """The estimate of a frame that matches nothing in the map: at its best candidate, not
+    localized, zero confidence, uninformative covariance; the tracker is left as it was."""
+    cov = np.diag([UNOBSERVED_VARIANCE] * 6)
+    return Estimate(float(match.positions[0, 0]), float(match.positions[0, 1]),
+                    float(match.yaws[0]), cov, 0.0, False, False, 'lost', 0, 0.0)
