@@ -3,7 +3,7 @@
     ros2 launch vpr_ros localize.launch.py map:=/maps/town [params_file:=my.yaml]
         [namespace:=robot1] [use_sim_time:=true] [log_level:=info] [use_respawn:=true]
 
-The nodes and their order come from vpr_ros.launcher.GRAPHS, the table `vpr-ros run localize`
+The nodes and their order come from vpr_ros.graph.launcher.GRAPHS, the table `vpr-ros run localize`
 starts without a ROS distro, so both start the same graph. `map` sets map_path of every node
 (empty: the YAML's map_path is kept). The default YAML is keyed `/**/<node>`, so it applies under
 any namespace.
@@ -25,7 +25,7 @@ ARGUMENTS = {
 
 
 def _nodes(context):
-    from vpr_ros.launcher import GRAPHS, MAP_PATH_NODES, normalize_namespace
+    from vpr_ros.graph.launcher import GRAPHS, MAP_PATH_NODES, normalize_namespace
 
     def arg(name):
         return LaunchConfiguration(name).perform(context)

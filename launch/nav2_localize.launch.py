@@ -48,7 +48,7 @@ def _share(package):
 
 
 def _vpr_nodes(arg, namespace, ekf: bool):
-    from vpr_ros.launcher import GRAPHS, MAP_PATH_NODES
+    from vpr_ros.graph.launcher import GRAPHS, MAP_PATH_NODES
     sim = arg('use_sim_time').lower() == 'true'
     actions, names = [], []
     for executable, name in GRAPHS['localize'][1]:
@@ -92,7 +92,7 @@ def _executable(name):
 
 
 def _setup(context):
-    from vpr_ros.launcher import normalize_namespace
+    from vpr_ros.graph.launcher import normalize_namespace
 
     def arg(name):
         return LaunchConfiguration(name).perform(context)

@@ -39,7 +39,7 @@ class NodeProcess:
 
     def __init__(self, executable: str, params_file: str, log_dir: Path, name: str = '',
                  overrides=(), namespace: str = ''):
-        from vpr_ros.launcher import node_command
+        from vpr_ros.graph.launcher import node_command
         self.name = name or executable
         self.log_path = Path(log_dir) / f'{self.name}.log'
         cmd = node_command(executable, self.name, params_file, list(overrides), namespace)

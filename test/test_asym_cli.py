@@ -48,7 +48,7 @@ def _write_towns(root):
 
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
-    from vpr_ros.training import asym_cli
+    from vpr_ros.cli import train_asym as asym_cli
     root = tmp_path_factory.mktemp('asym')
     train, held = _write_towns(root)
     parser = argparse.ArgumentParser()
@@ -183,7 +183,8 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
     """--start-from-student: the student is trained first and ours and CSD start from its
     weights (seen by the training function); ours on half the places starts from a student
     trained on those places; without the symmetric baseline it is refused."""
-    from vpr_ros.training import asym, asym_cli
+    from vpr_ros.cli import train_asym as asym_cli
+    from vpr_ros.training import asym
     train, held = _write_towns(tmp_path)
     starts, real = {}, asym.train_query_network
 
@@ -278,7 +279,7 @@ def test_start_from_student_trains_the_student_first(tmp_path, monkeypatch):
 
 
 def _evaluate_asym(*flags):
-    from vpr_ros.training import asym_eval_cli
+    from vpr_ros.cli import evaluate_asym as asym_eval_cli
     parser = argparse.ArgumentParser()
     asym_eval_cli.add_arguments(parser)
     return asym_eval_cli.run(parser.parse_args(['--progress', 'false', *flags]))

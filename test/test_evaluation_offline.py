@@ -38,7 +38,7 @@ def single_frame_params(path):
     """The package's localize.yaml with the matcher's temporal filter off: the test bags jump
     30 m between frames, and single-frame priors are what the assertions compute by hand."""
     from vpr_ros import params_file
-    from vpr_ros.launcher import share_dir
+    from vpr_ros.share import share_dir
     params = params_file.load(share_dir() / 'config' / 'localize.yaml')
     return params_file.dump(params_file.set_node_params(params, 'matcher', {'use_filter': False}),
                             path)

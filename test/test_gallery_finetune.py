@@ -99,7 +99,7 @@ def test_export_packaged_float16_roundtrip(tmp_path):
 
 def test_cli_flags_map_onto_config():
     import argparse
-    from vpr_ros.training import gallery_cli
+    from vpr_ros.cli import train_gallery as gallery_cli
     parser = argparse.ArgumentParser()
     gallery_cli.add_arguments(parser)
     args = parser.parse_args(['--train', 'a,b', '--input-size', '144,192', '--epochs', '2',

@@ -54,7 +54,7 @@ def test_one_node_dying_stops_the_rest(tmp_path, test_model):
 
 
 def test_namespace_accepts_both_forms():
-    from vpr_ros.launcher import node_command, normalize_namespace
+    from vpr_ros.graph.launcher import node_command, normalize_namespace
     assert normalize_namespace('robot1') == normalize_namespace('/robot1/') == '/robot1'
     assert normalize_namespace('') == normalize_namespace('/') == ''
     assert '__ns:=/fleet/robot1' in node_command('matcher', 'matcher', 'p.yaml', [],

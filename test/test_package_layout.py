@@ -5,8 +5,11 @@ import sys
 
 import yaml
 
+from import_graph import import_graph, import_cycles, layer
 from ros_harness import python_env, REPO
-from vpr_ros.launcher import GRAPHS
+from vpr_ros.graph.launcher import GRAPHS
+
+ROS_SIDE = ('vpr_ros.nodes', 'vpr_ros.graph')
 
 
 def flat(values: dict, prefix: str = '') -> dict:
@@ -58,20 +61,22 @@ def test_parameter_files_find_nodes_under_any_key_style():
 
 
 def test_core_never_imports_rclpy():
-    core = [m.name for m in pkgutil.walk_packages([str(REPO / 'vpr_ros')], 'vpr_ros.')
-            if not m.name.startswith(('vpr_ros.nodes', 'vpr_ros.msg', 'vpr_ros.srv'))
-            and m.name.count('.') < 4]
+    """The core and the CLI import without rclpy (the CLI's ROS subcommands import it in run());
+    only the nodes (vpr_ros.nodes) and the graph tools (vpr_ros.graph) are the ROS side."""
+    mods = [m.name for m in pkgutil.walk_packages([str(REPO / 'vpr_ros')], 'vpr_ros.')
+            if not m.name.startswith(ROS_SIDE + ('vpr_ros.msg', 'vpr_ros.srv'))
+            and not m.name.endswith('.__main__') and m.name.count('.') < 4]
     code = ('import importlib, sys\n'
-            f'for m in {core!r}:\n'
+            f'for m in {mods!r}:\n'
             '    importlib.import_module(m)\n'
             'bad = sorted(m for m in sys.modules\n'
             '             if m.split(".")[0] in ("rclpy", "rosidl_runtime_py"))\n'
-            'print(len(sys.modules), bad)\n'
+            'print("imported", len(sys.modules), bad)\n'
             'sys.exit(1 if bad else 0)\n')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          env=python_env(), timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert len(core) > 10
+    assert res.returncode == 0 and 'imported' in res.stdout, res.stdout + res.stderr
+    assert len(mods) > 10 and any(m.startswith('vpr_ros.cli.') for m in mods)
 
 
 def test_package_xml_is_format_3_with_interfaces():
@@ -84,3 +89,30 @@ def test_package_xml_is_format_3_with_interfaces():
     cmake = (REPO / 'CMakeLists.txt').read_text()
     for f in sorted((REPO / 'msg').glob('*.msg')) + sorted((REPO / 'srv').glob('*.srv')):
         assert f'"{f.parent.name}/{f.name}"' in cmake
+
+
+# Being reworked in another change (the Ray map build): build -> ray_build -> build and
+# ray_build <-> training.gallery_cache, all function-level imports. Remove when fixed.
+KNOWN_CYCLES = []
+
+
+def test_layers_import_only_downwards():
+    """core <- nodes <- graph <- cli: the core (everything outside vpr_ros.nodes, vpr_ros.graph
+    and vpr_ros.cli) imports none of them, at module level or inside functions, and the nodes
+    import neither the graph tools nor the CLI (the graph starts nodes by module name)."""
+    edges = import_graph(REPO / 'vpr_ros')
+    upward = sorted(f'{a} -> {b} (line {line})' for (a, b), line in edges.items()
+                    if layer(a) == 'core' and layer(b) != 'core'
+                    and a != 'vpr_ros.__main__')  # ``python -m vpr_ros`` is the CLI's entry
+    assert not upward, upward
+    from_nodes = sorted(f'{a} -> {b} (line {line})' for (a, b), line in edges.items()
+                        if layer(a) == 'nodes' and layer(b) in ('graph', 'cli'))
+    assert not from_nodes, from_nodes
+    assert len({a for a, _ in edges}) > 100
+
+
+def test_import_graph_has_no_cycles():
+    """No import cycles between vpr_ros modules, counting imports inside functions."""
+    cycles = [c for c in import_cycles(import_graph(REPO / 'vpr_ros'))
+              if set(c) not in KNOWN_CYCLES]
+    assert not cycles, cycles

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from vpr_ros.nodes.replay import ReplayClient
+from vpr_ros.graph.replay import ReplayClient
 
 
 def test_wait_for_graph_stops_when_a_node_has_exited():

@@ -160,7 +160,7 @@ def iter_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]
 def load_params(cfg: EvalConfig) -> dict:
     """The node parameter YAML (``cfg.params_file`` or the package's config/localize.yaml)."""
     from vpr_ros import params_file
-    from vpr_ros.launcher import share_dir
+    from vpr_ros.share import share_dir
     return params_file.load(cfg.params_file or share_dir() / 'config' / 'localize.yaml')
 
 

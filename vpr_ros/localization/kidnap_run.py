@@ -1,4 +1,4 @@
-"""Run the kidnapped-robot evaluation on a real map and bag; also ``vpr-ros kidnap-eval``.
+"""Run the kidnapped-robot evaluation on a real map and bag (``vpr-ros kidnap-eval``).
 
 Every bag frame is encoded with the query model and searched in the map by the matcher's own
 Localizer (hubness correction included; cached in ``<out>/retrieval.npz``), and both methods
@@ -134,32 +134,3 @@ def run_kidnap_eval(map_path, bag_path, model: str, input_size, out_dir,
         name: (r['confidence'], r['error'] <= res['correct_m']) for name, r in runs.items()},
         title='Reliability (correct = within 25 m)')
     return res
-
-
-def add_arguments(p) -> None:
-    p.add_argument('--map', required=True, help='map store directory')
-    p.add_argument('--bag', required=True, help='bag with a kidnap (world --kidnap)')
-    p.add_argument('--model', required=True, help='query model name')
-    p.add_argument('--input-size', type=int, nargs=2, default=None, metavar=('H', 'W'))
-    p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--top-k', type=int, default=10)
-    p.add_argument('--odom-noise', type=float, default=0.05, help='odometry noise per metre')
-    p.add_argument('--max-speed', type=float, default=FilterConfig.max_speed_mps,
-                   help='filter.max_speed_mps (diffusion without odometry)')
-    p.add_argument('--no-reuse', action='store_true', help='recompute the retrieval cache')
-    p.add_argument('--params-file', default='',
-                   help="the matcher's settings (calibration_file, hubness_reference, "
-                        'min_confidence, filter.*; default config/localize.yaml)')
-
-
-def run(args) -> int:
-    from vpr_ros import params_file
-    from vpr_ros.evaluation.offline import matcher_config
-    from vpr_ros.launcher import share_dir
-    matcher = matcher_config(params_file.load(args.params_file or
-                                              share_dir() / 'config' / 'localize.yaml'))
-    cfg = dataclasses.replace(matcher.filter, max_speed_mps=args.max_speed)
-    res = run_kidnap_eval(args.map, args.bag, args.model, args.input_size, args.out, cfg,
-                          args.top_k, args.odom_noise, not args.no_reuse, matcher)
-    print(markdown_table(res))
-    return 0

@@ -13,14 +13,14 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from vpr_ros.imaging import ImageDecodeError, read_image_file
 from vpr_ros.mapstore.manifest import MapError
-from vpr_ros.mapstore.sources import SourceItem
 
 log = logging.getLogger(__name__)
 WORK = 'work'
@@ -50,6 +50,8 @@ class BuildConfig:
     checkpoint_every: int = 256        # images between work-folder checkpoints
     vg_subsets: Tuple[str, ...] = ('database',)
     progress: bool = True
+    executor: str = 'local'            # local | ray (workers = Ray actors)
+    ray_address: str = 'auto'          # auto | local | HOST:PORT | ray://HOST:PORT
 
 
 def fingerprint(cfg: BuildConfig) -> Dict:
@@ -111,7 +113,10 @@ class _Work:
             meta.write_text(json.dumps(fp, indent=2))
         self.done: Dict[int, np.ndarray] = {}
         self.failed: set = set()
-        self.chunks = sorted(self.dir.glob('chunk-*.npz'))
+        # a driver killed while writing leaves a .tmp file (and older versions a
+        # chunk-N.tmp.npz): never a chunk to resume from
+        self.chunks = sorted(c for c in self.dir.glob('chunk-*.npz')
+                             if not c.name.endswith('.tmp.npz'))
         for c in self.chunks:
             with np.load(c, allow_pickle=False) as z:
                 self.done.update(zip(z['keys'].tolist(), z['desc']))
@@ -119,21 +124,108 @@ class _Work:
 
     def write(self, keys: List[int], desc: List[np.ndarray], failed: List[int]) -> None:
         path = self.dir / f'chunk-{len(self.chunks):05d}.npz'
-        tmp = path.with_suffix('.tmp.npz')
-        np.savez(tmp, keys=np.asarray(keys, np.int64), failed=np.asarray(failed, np.int64),
-                 desc=np.stack(desc) if desc else np.zeros((0, 1), np.float32))
+        tmp = path.with_name(path.name + '.tmp')  # not matched by the chunk-*.npz glob
+        with open(tmp, 'wb') as f:
+            np.savez(f, keys=np.asarray(keys, np.int64), failed=np.asarray(failed, np.int64),
+                     desc=np.stack(desc) if desc else np.zeros((0, 1), np.float32))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
         self.chunks.append(path)
 
 
-def _prepare(model, size, item: SourceItem):
+def _prepare(model, size, image):
     """Decode (if a path) and preprocess one image; None when it cannot be decoded."""
     try:
-        rgb = read_image_file(item.image) if isinstance(item.image, str) else item.image
+        rgb = read_image_file(image) if isinstance(image, str) else image
     except (ImageDecodeError, OSError) as exc:
         log.warning('skipping image: %s', exc)
         return None
     return model.preprocess(rgb, size)
+
+
+Batch = List[Tuple[int, object]]          # (item key, image path or RGB array)
+Encoded = Tuple[List[int], np.ndarray, List[int], int]  # keys, (n, D) rows, failed, listed
+
+
+def encode_batch(model, size, batch: Batch, pool=None) -> Encoded:
+    """Decode, preprocess and encode one batch (the local path and every Ray actor)."""
+    import torch
+    mapper = pool.map if pool is not None else map
+    tensors = list(mapper(lambda kv: _prepare(model, size, kv[1]), batch))
+    ok = [(k, t) for (k, _), t in zip(batch, tensors) if t is not None]
+    failed = [k for (k, _), t in zip(batch, tensors) if t is None]
+    desc = np.zeros((0, int(model.dim)), np.float32)
+    if ok:
+        with torch.inference_mode():
+            desc = model(torch.cat([t for _, t in ok])).float().cpu().numpy()
+    return [k for k, _ in ok], desc, failed, len(batch)
+
+
+class LocalEncoder:
+    """The gallery model in this process, images decoded by ``cfg.workers`` threads."""
+
+    def __init__(self, cfg: BuildConfig):
+        self.cfg, self.model = cfg, load_model(cfg)
+        self.name, self.dim = self.model.name, int(self.model.dim)
+
+    def encode(self, batches: Iterable[Batch]) -> Iterator[Encoded]:
+        size = tuple(self.cfg.input_size) or None
+        with ThreadPoolExecutor(max(1, self.cfg.workers)) as pool:
+            for batch in batches:
+                yield encode_batch(self.model, size, batch, pool)
+
+    def close(self) -> None:
+        pass
+
+
+class RayEncoder:
+    """The same encoding on ``cfg.workers`` Ray workers at ``cfg.ray_address``, each loading
+    the model once (a checkpoint file is shipped once through the object store)."""
+
+    def __init__(self, cfg: BuildConfig):
+        from vpr_ros.mapstore.ray_build import checkpoint_payload, RayPool
+        self.pool = RayPool(_ray_setup, (dataclasses.asdict(cfg),
+                                         *checkpoint_payload(cfg.checkpoint)),
+                            _ray_encode, cfg.workers, cfg.ray_address,
+                            name=f'vpr_ros_build_{os.getpid()}_{id(self)}')
+        self.name, self.dim, self.pids = self.pool.name, self.pool.dim, self.pool.pids
+        log.info('ray: %d actors (pids %s) encoding with %s', len(self.pids), self.pids,
+                 self.name)
+
+    def encode(self, batches: Iterable[Batch]) -> Iterator[Encoded]:
+        for keys, desc, failed, listed in self.pool.map((b,) for b in batches):
+            # a copy: a view would pin the result's buffer in the object store
+            yield keys, np.array(desc, np.float32), failed, listed
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class _RayState:
+    def __init__(self, model, size):
+        self.model, self.size, self.name, self.dim = model, size, model.name, int(model.dim)
+
+
+def _ray_setup(cfg: dict, ckpt_name: str, ckpt_bytes) -> _RayState:
+    """On a Ray worker: the gallery model of the build (once per worker)."""
+    from vpr_ros.mapstore.ray_build import unpack_checkpoint
+    cfg = BuildConfig(**cfg)
+    cfg.checkpoint = unpack_checkpoint(ckpt_name, ckpt_bytes) or cfg.checkpoint
+    return _RayState(load_model(cfg), tuple(cfg.input_size) or None)
+
+
+def _ray_encode(state: _RayState, batch: Batch) -> Encoded:
+    return encode_batch(state.model, state.size, batch)
+
+
+def make_encoder(cfg: BuildConfig):
+    """LocalEncoder, or a RayEncoder for ``executor='ray'``."""
+    if cfg.executor == 'local':
+        return LocalEncoder(cfg)
+    if cfg.executor == 'ray':
+        return RayEncoder(cfg)
+    raise ValueError(f'unknown executor {cfg.executor!r}; use local or ray')
 
 
 def _clear_unfinished(out: Path) -> None:
@@ -146,61 +238,63 @@ def _clear_unfinished(out: Path) -> None:
             p.unlink()
 
 
+def _batches(source, work: _Work, places: list, size: int) -> Iterator[Batch]:
+    """Batches of the items not yet in ``work``; every listed item goes to ``places``."""
+    batch: Batch = []
+    for key, item in enumerate(source):
+        places.append((key, item.place))
+        if key in work.done or key in work.failed:
+            continue
+        batch.append((key, item.image))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] = None) -> Dict:
     """Build ``cfg.out`` from ``cfg.source``; returns the summary dict (see run())."""
-    import torch
     from vpr_ros.mapstore.store import MapStore
     out = Path(cfg.out)
     if (out / 'manifest.json').exists():
         _clear_unfinished(out)
     t0 = time.time()
-    model = load_model(cfg)
     source = open_source(cfg)
     work = _Work(out, fingerprint(cfg))
-    size = tuple(cfg.input_size) or None
     places, keys, descs = [], [], []
     pending_keys, pending, pending_failed, encoded = [], [], [], 0
     resumed = len(work.done) + len(work.failed)
     if resumed:
         log.info('resuming: %d images already encoded in %s', resumed, work.dir)
-    items = enumerate(source)
+    encoder = make_encoder(cfg)
     try:
         from tqdm import tqdm
         bar = tqdm(desc='encoding', unit='img', disable=not cfg.progress)
     except ImportError:  # pragma: no cover
         bar = None
     t_enc = time.time()
-    with ThreadPoolExecutor(max(1, cfg.workers)) as pool, torch.inference_mode():
-        while True:
-            batch = []
-            for key, item in items:
-                places.append((key, item.place))
-                if key in work.done or key in work.failed:
-                    continue
-                batch.append((key, item))
-                if len(batch) >= cfg.batch_size:
-                    break
-            if not batch:
-                break
-            tensors = list(pool.map(lambda kv: _prepare(model, size, kv[1]), batch))
-            ok = [(k, t) for (k, _), t in zip(batch, tensors) if t is not None]
-            pending_failed += [k for (k, _), t in zip(batch, tensors) if t is None]
-            if ok:
-                d = model(torch.cat([t for _, t in ok])).float().cpu().numpy()
-                pending_keys += [k for k, _ in ok]
+    try:
+        batches = _batches(source, work, places, max(1, cfg.batch_size))
+        with closing(encoder.encode(batches)) as results:
+            for ok_keys, d, failed, listed in results:
+                pending_keys += ok_keys
                 pending += list(d)
-                encoded += len(ok)
-            if bar is not None:
-                bar.update(len(batch))
-            if len(pending) + len(pending_failed) >= cfg.checkpoint_every:
-                work.write(pending_keys, pending, pending_failed)
-                work.done.update(zip(pending_keys, pending))
-                work.failed.update(pending_failed)
-                pending_keys, pending, pending_failed = [], [], []
-                if on_checkpoint is not None:
-                    on_checkpoint(len(work.done))
-    if bar is not None:
-        bar.close()
+                pending_failed += failed
+                encoded += len(ok_keys)
+                if bar is not None:
+                    bar.update(listed)
+                if len(pending) + len(pending_failed) >= cfg.checkpoint_every:
+                    work.write(pending_keys, pending, pending_failed)
+                    work.done.update(zip(pending_keys, pending))
+                    work.failed.update(pending_failed)
+                    pending_keys, pending, pending_failed = [], [], []
+                    if on_checkpoint is not None:
+                        on_checkpoint(len(work.done))
+    finally:
+        encoder.close()
+        if bar is not None:
+            bar.close()
     t_enc = time.time() - t_enc
     work.done.update(zip(pending_keys, pending))
     work.failed.update(pending_failed)
@@ -214,7 +308,7 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
     by_key = dict(places)
     source_of_encoder = {'model': cfg.model, 'checkpoint': str(Path(cfg.checkpoint).resolve())
                          if cfg.checkpoint else '', 'input_size': list(cfg.input_size)}
-    store = MapStore.create(out, model.name, int(model.dim), dtype=cfg.dtype,
+    store = MapStore.create(out, encoder.name, encoder.dim, dtype=cfg.dtype,
                             origin=source.origin, index=cfg.index,
                             encoder_source=source_of_encoder)
     recs = [by_key[k] for k in keys]
@@ -232,6 +326,6 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
                'source_warnings': int(getattr(source, 'warnings', 0)),
                'seconds': round(dt, 3), 'encode_seconds': round(t_enc, 3),
                'images_per_s': round(encoded / t_enc, 2) if t_enc > 0 else 0.0,
-               'out': str(out)}
+               'executor': cfg.executor, 'workers': cfg.workers, 'out': str(out)}
     store.close()
     return summary

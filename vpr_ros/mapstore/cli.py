@@ -21,11 +21,15 @@ HELP = {
     'pose_tolerance': 'max seconds between an image and its pose',
     'dtype': 'descriptor storage: float16 or float32',
     'index': 'auto, Flat, HNSW32, IVF256,PQ32 or another faiss factory string',
-    'batch_size': 'images per forward pass', 'workers': 'image decoding threads',
+    'batch_size': 'images per forward pass',
+    'workers': 'image decoding threads (local) or Ray actors, one model each (ray)',
     'robot_id': 'robot id stored with every place', 'session': 'session name for every place',
     'input_size': 'H W: resize images to this instead of the model default',
     'checkpoint_every': 'images between resumable checkpoints in <out>/work',
     'vg_subsets': 'VG subfolders to use', 'progress': 'show a progress bar',
+    'executor': 'local (this process) or ray (actors of a Ray cluster, see --ray-address)',
+    'ray_address': 'auto (the `ray start` cluster of this machine, else a new local one), '
+                   'local (a new local one) or HOST:PORT of a cluster head',
 }
 REQUIRED = ('model', 'input', 'out')
 
@@ -48,10 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kw['choices'] = ('vg', 'manifest', 'bag')
         if f.name == 'dtype':
             kw['choices'] = ('float16', 'float32')
+        if f.name == 'executor':
+            kw['choices'] = ('local', 'ray')
         if f.name in REQUIRED:
             kw.update(required=True, default=None)
         parser.add_argument(flag, **kw)
     parser.add_argument('--json', action='store_true', help='print the summary as JSON')
+    parser.add_argument('--bench', type=int, default=0, metavar='N',
+                        help='instead of one map, build the first N images of --input with '
+                             'local, ray x1 and ray x2 workers into --out/bench-* and print '
+                             'images/s side by side')
 
 
 def run(args) -> int:
@@ -61,6 +71,10 @@ def run(args) -> int:
     values['input_size'] = tuple(values['input_size'])
     values['vg_subsets'] = tuple(values['vg_subsets'])
     try:
+        if args.bench:
+            from vpr_ros.mapstore.bench_build import run_bench
+            run_bench(BuildConfig(**values), args.bench)
+            return 0
         summary = build_map(BuildConfig(**values))
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         print(f'build-map: error: {exc}', file=sys.stderr)

@@ -114,12 +114,11 @@ class StoreOpsMixin:
         (MapError, nothing changed) for another encoder/dim/frame. Returns (added, skipped);
         persisted by the next ``save()``.
         """
-        from vpr_ros.mapstore.store import MapStore
         self._require_writable()
         if Path(other_path).is_dir() and os.path.samefile(other_path, self.path):
             raise MapError(f'cannot merge {other_path} into itself: it is the served map '
                            f'{self.path}; nothing changed')
-        other = MapStore.open(other_path)
+        other = type(self).open(other_path)  # a MapStore
         try:
             if other.encoder != self.encoder or other.dim != self.dim:
                 raise MapError(f'cannot merge {other_path}: it was built by {other.encoder!r} '

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vpr_ros.models.registry import ModelSpec
+from vpr_ros.models.spec import ModelSpec
 
 
 class VPRModel(nn.Module):

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import torch
 
-FORMAT = 'vpr_ros.checkpoint/1'
-META_KEY = 'vpr_ros'
+from vpr_ros.models.checkpoint_file import (  # noqa: F401 - part of this API
+    CheckpointError, FORMAT, is_checkpoint, META_KEY, read_checkpoint)
+from vpr_ros.models.dinov2_weights import resample_vit_pos_embeds
+from vpr_ros.models.registry import create_model
 # Weight sources are not part of the architecture: the checkpoint holds all weights.
 _NOT_ARCH = ('pretrained', 'checkpoint', 'allow_random_aggregator')
-
-
-class CheckpointError(ValueError):
-    """A file is not a readable vpr_ros checkpoint or does not fit its own model."""
 
 
 class IncompatibleModelError(ValueError):
@@ -72,62 +70,11 @@ def save_checkpoint(path: str, model, extra: Optional[dict] = None) -> Dict[str,
     return meta
 
 
-def read_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-    """(state dict, metadata) of a vpr_ros checkpoint; CheckpointError when it is not one."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
-    try:
-        if path.endswith('.safetensors'):
-            from safetensors import safe_open
-            from safetensors.torch import load_file
-            with safe_open(path, framework='pt') as f:
-                text = (f.metadata() or {}).get(META_KEY)
-            state = load_file(path, device='cpu')
-        else:
-            blob = torch.load(path, map_location='cpu', weights_only=True)
-            text = blob.get('vpr_ros_meta') if isinstance(blob, dict) else None
-            state = blob.get('state_dict') if text else None
-    except Exception as e:  # noqa: BLE001 - report any reader failure the same clear way
-        raise CheckpointError(f'{path!r} cannot be read as a checkpoint (corrupt or truncated '
-                              f'file?): {e}') from e
-    if not text:
-        raise CheckpointError(f'{path!r} has no vpr_ros metadata: it is not a checkpoint '
-                              f'written by save_checkpoint (backbone weights such as DINOv2 '
-                              f'files go to create_model(name, checkpoint=PATH) instead)')
-    try:
-        meta = json.loads(text)
-    except ValueError as e:
-        raise CheckpointError(f'{path!r}: metadata is not valid JSON: {e}') from e
-    if meta.get('format') != FORMAT:
-        raise CheckpointError(f'{path!r}: unsupported checkpoint format {meta.get("format")!r} '
-                              f'(this version reads {FORMAT})')
-    return state, meta
-
-
-def is_checkpoint(path: str) -> bool:
-    """True when ``path`` is a readable vpr_ros checkpoint."""
-    try:
-        read_checkpoint(path)
-    except (CheckpointError, FileNotFoundError):
-        return False
-    return True
-
-
-def _resample_vit_pos_embeds(model, state: dict, own: dict) -> None:
-    # A ViT checkpoint loaded at another input size: resample its position embeddings.
-    from vpr_ros.models.dinov2_weights import resample_pos_embed
-    for k, v in list(state.items()):
-        if k.endswith('pos_embed') and k in own and v.shape != own[k].shape \
-                and v.shape[-1] == own[k].shape[-1]:
-            state[k] = resample_pos_embed(v, model.get_submodule(k.rsplit('.', 1)[0]))
-
-
 def load_checkpoint(path: str, input_size=None):
     """Rebuild the model of a checkpoint and load its weights -> (model in eval mode, meta).
 
     ``input_size`` overrides the stored size (ViT position embeddings are resampled).
     """
-    from vpr_ros.models.registry import create_model
     state, meta = read_checkpoint(path)
     kwargs = dict(meta['create_kwargs'])
     if str(meta['name']).startswith('d2vpr') and 'offset_lookup' not in kwargs:
@@ -140,7 +87,7 @@ def load_checkpoint(path: str, input_size=None):
     except KeyError as e:
         raise CheckpointError(f'{path!r} needs model {meta["name"]!r}: {e}') from e
     own = model.state_dict()
-    _resample_vit_pos_embeds(model, state, own)
+    resample_vit_pos_embeds(model, state, own)
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     bad = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or bad:

@@ -31,18 +31,8 @@ from torch import nn
 from vpr_ros.models.base import VPRModel
 from vpr_ros.models.d2vpr import (_pick, _size, AdaptedViT, build_vit, read_weights,
                                   split_tokens, VIT_KEYS)
-from vpr_ros.models.registry import ModelSpec, register_model
-from vpr_ros.models.tdda import region_bounds
-
-
-def cross_image_encoder(dim: int = 768, heads: int = 16, ffn: int = 2048,
-                        layers: int = 2) -> nn.Module:
-    """CricaVPR's cross-image encoder. Input (B, 14, D) is read sequence-first, so each of the
-    14 region tokens attends over the B images of the batch."""
-    heads = heads if dim % heads == 0 else 1
-    layer = nn.TransformerEncoderLayer(d_model=dim, nhead=heads, dim_feedforward=ffn,
-                                       activation='gelu', dropout=0.1, batch_first=False)
-    return nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+from vpr_ros.models.spec import ModelSpec, register_model
+from vpr_ros.models.tdda import cross_image_encoder, region_bounds  # noqa: F401 (API)
 
 
 class CricaBackbone(nn.Module):

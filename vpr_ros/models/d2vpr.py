@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vpr_ros.models.base import VPRModel
-from vpr_ros.models.registry import ModelSpec, register_model
+from vpr_ros.models.spec import ModelSpec, register_model
 from vpr_ros.models.tdda import TDDA
 
 PATCH = 14

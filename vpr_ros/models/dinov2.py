@@ -22,7 +22,7 @@ from vpr_ros.models.aggregators import GeM
 from vpr_ros.models.base import VPRModel
 from vpr_ros.models.boq import BoQ
 from vpr_ros.models.dinov2_weights import load_vit_weights, official_url
-from vpr_ros.models.registry import ModelSpec, register_model
+from vpr_ros.models.spec import ModelSpec, register_model
 from vpr_ros.models.releases import (AGGREGATOR_SEED, detect_layout, load_release,
                                      MissingWeightsError, RandomAggregatorError,
                                      random_aggregator_message, read_release, require_layout)

@@ -157,3 +157,12 @@ def load_vit_weights(vit: nn.Module, path, sd: Optional[Dict[str, torch.Tensor]]
                              f'{tuple(own[k].shape)}; is the file for another ViT size '
                              f'(S/B/L/G = 384/768/1024/1536 channels)?')
     vit.load_state_dict(sd, strict=True)
+
+
+def resample_vit_pos_embeds(model, state: dict, own: dict) -> None:
+    """A ViT state dict loaded at another input size: resample its position embeddings
+    (in ``state``, in place) to the shapes of ``own`` (the model's state dict)."""
+    for k, v in list(state.items()):
+        if k.endswith('pos_embed') and k in own and v.shape != own[k].shape \
+                and v.shape[-1] == own[k].shape[-1]:
+            state[k] = resample_pos_embed(v, model.get_submodule(k.rsplit('.', 1)[0]))

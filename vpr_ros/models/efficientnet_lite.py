@@ -22,7 +22,7 @@ from torch import nn
 
 from vpr_ros.models.aggregators import GeM, MultiScale, MultiScaleGeM
 from vpr_ros.models.base import VPRModel
-from vpr_ros.models.registry import ModelSpec, register_model
+from vpr_ros.models.spec import ModelSpec, register_model
 
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)

@@ -13,7 +13,7 @@ from typing import Tuple
 
 from vpr_ros.models.base import VPRModel
 from vpr_ros.models.efficientnet_lite import LITE_MEAN, LITE_STD, build_lite
-from vpr_ros.models.registry import ModelSpec, register_model
+from vpr_ros.models.spec import ModelSpec, register_model
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / 'weights'
 
@@ -86,7 +86,7 @@ def packaged_weights_path(filename: str) -> Path:
 
 def load_packaged(model: VPRModel, filename: str) -> VPRModel:
     """Load the shipped weights ``filename`` into ``model`` (strict; float16 -> model dtype)."""
-    from vpr_ros.models.checkpoint import CheckpointError, read_checkpoint
+    from vpr_ros.models.checkpoint_file import CheckpointError, read_checkpoint
     state, meta = read_checkpoint(str(packaged_weights_path(filename)))
     if meta['name'] != model.name:
         raise CheckpointError(f'{filename} holds {meta["name"]!r}, not {model.name!r}')

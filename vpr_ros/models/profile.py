@@ -1,4 +1,4 @@
-"""``vpr-ros profile``: parameters and compute of every registered model.
+"""Parameters and compute of every registered model (``vpr-ros profile``).
 
 MACs = FLOPs / 2 counted by torch.utils.flop_counter.FlopCounterMode on one image at the
 model's input size (or ``--size``). Models are built on the meta device (no memory, no
@@ -18,7 +18,6 @@ below the paper's rounding.
 """
 from __future__ import annotations
 
-import json
 from typing import Dict, List, Optional
 
 import torch
@@ -26,7 +25,7 @@ from torch.nn.attention import sdpa_kernel, SDPBackend
 from torch.utils.flop_counter import FlopCounterMode
 
 from vpr_ros.models import cricavpr, d2vpr  # noqa: F401  (registers the D2-VPR models)
-from vpr_ros.models.registry import create_model, get_spec, list_models
+from vpr_ros.models.registry import create_model, get_spec
 
 PAPER = {'d2vpr_vits14': (27.21, 9.64), 'cricavpr_vitb14': (106.76, 25.66)}
 
@@ -120,31 +119,3 @@ def offset_saving(rows: List[Dict]) -> str:
     return (f'Computing the offset map once saves {saved / 1e9:.2f} GMACs per image: '
             f'{rep["macs"] / 1e9:.2f} -> {once["macs"] / 1e9:.2f} GMACs '
             f'({100 * saved / rep["macs"]:.1f}% of the released model), identical output.')
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument('--models', nargs='*', default=None,
-                        help='registered model names (default: all)')
-    parser.add_argument('--size', type=int, default=0,
-                        help='square input side (default: each model\'s own input size)')
-    parser.add_argument('--json', default='', help='also write the rows to this JSON file')
-    parser.add_argument('--no-d2vpr', action='store_true',
-                        help='skip the D2-VPR vs CricaVPR cost table')
-
-
-def run(args) -> int:
-    names = args.models or list_models()
-    rows = [profile_model(n, args.size or None) for n in names]
-    print(markdown(rows))
-    out = {'models': rows}
-    if not args.no_d2vpr and ({'d2vpr_vits14', 'cricavpr_vitb14'} & set(names)
-                              or not args.models):
-        d2 = d2vpr_rows(args.size or None)
-        print('\nD2-VPR vs CricaVPR (MACs = FLOPs/2, as the paper reports):\n')
-        print(markdown(d2, d2=True))
-        print('\n' + offset_saving(d2))
-        out['d2vpr'] = d2
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(out, f, indent=1)
-    return 0

@@ -26,7 +26,8 @@ from typing import Dict, Tuple
 
 import torch
 
-from vpr_ros.models.dinov2_weights import convert_official, read_state_dict
+from vpr_ros.models.dinov2_weights import (convert_official, read_state_dict,
+                                           resample_vit_pos_embeds)
 
 LAYOUTS = {
     'boq': "BoQ release dinov2_12288.pth (keys backbone.dino.*, aggregator.proj_c/boqs/fc)",
@@ -208,10 +209,9 @@ def load_release(model, sd: Dict[str, torch.Tensor], layout: str, path: str = ''
     Returns {'tensors': in the file, 'loaded': vpr_ros tensors set, 'dropped': key -> why}.
     ValueError naming missing / unexpected / mis-shaped keys when the file does not fit.
     """
-    from vpr_ros.models.checkpoint import _resample_vit_pos_embeds
     state, dropped = MAPS[layout](sd)
     own = model.state_dict()
-    _resample_vit_pos_embeds(model, state, own)
+    resample_vit_pos_embeds(model, state, own)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(k.lstrip('?') for k in set(state) - set(own))
     bad = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'

@@ -72,6 +72,16 @@ def fusion_mlp(dim: int, hidden: int) -> nn.Sequential:
                          nn.Dropout(0.1), nn.Linear(hidden, dim))
 
 
+def cross_image_encoder(dim: int = 768, heads: int = 16, ffn: int = 2048,
+                        layers: int = 2) -> nn.Module:
+    """CricaVPR's cross-image encoder. Input (B, 14, D) is read sequence-first, so each of the
+    14 region tokens attends over the B images of the batch."""
+    heads = heads if dim % heads == 0 else 1
+    layer = nn.TransformerEncoderLayer(d_model=dim, nhead=heads, dim_feedforward=ffn,
+                                       activation='gelu', dropout=0.1, batch_first=False)
+    return nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+
+
 class TDDA(nn.Module):
     """Top-down deformable aggregator: (cls (B,D), patch map (B,D,h,w)) -> (B, 14*D)."""
 
@@ -92,8 +102,7 @@ class TDDA(nn.Module):
         self.pos_encoder = nn.Sequential(nn.Linear(4, pos_hidden), nn.ReLU(),
                                          nn.Linear(pos_hidden, dim))
         self.encoder = None
-        if cross_image:  # import here: cricavpr imports this module
-            from vpr_ros.models.cricavpr import cross_image_encoder
+        if cross_image:
             self.encoder = cross_image_encoder(dim)
         self._grids: Dict[Tuple[int, int], Dict[str, torch.Tensor]] = {}
 

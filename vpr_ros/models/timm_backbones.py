@@ -6,7 +6,7 @@ from torch import nn
 
 from vpr_ros.models.aggregators import GeM
 from vpr_ros.models.base import VPRModel
-from vpr_ros.models.registry import ModelSpec, register_model
+from vpr_ros.models.spec import ModelSpec, register_model
 
 
 class TimmFeatureMap(nn.Module):

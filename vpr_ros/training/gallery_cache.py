@@ -47,13 +47,23 @@ def gallery_runner(model, backend: str = 'torch', threads: int = 0):
 
 def extract_features(model, paths: Sequence[str], batch_size: int = 32,
                      input_size=None, progress: bool = True, backend: str = 'torch',
-                     threads: int = 0) -> np.ndarray:
-    """(N, D) float32 descriptors of image files (model.preprocess at ``input_size``)."""
+                     threads: int = 0, executor: str = 'local', workers: int = 2,
+                     ray_address: str = 'auto') -> np.ndarray:
+    """(N, D) float32 descriptors of image files (model.preprocess at ``input_size``).
+
+    ``executor='ray'`` spreads the batches over ``workers`` Ray actors at ``ray_address``
+    (see vpr_ros.mapstore.ray_build), the model put once in the object store.
+    """
     from tqdm import tqdm
     model.eval()
     size = tuple(input_size or model.input_size)
     if size != tuple(model.input_size):
         backend = 'torch'  # the ONNX graph is exported at the model's own input size
+    if executor == 'ray':
+        return _ray_extract_features(model, paths, batch_size, size, backend, threads,
+                                     workers, ray_address, progress)
+    if executor != 'local':
+        raise ValueError(f'executor must be local or ray, got {executor!r}')
     run = gallery_runner(model, backend, threads)
     out = np.empty((len(paths), model.dim), dtype=np.float32)
     for s in tqdm(range(0, len(paths), batch_size), desc='gallery features', unit='batch',
@@ -86,8 +96,10 @@ def cache_key(model_name: str, checkpoint: str, input_size, paths: Sequence[str]
 def cached_gallery_features(model, paths: Sequence[str], cache_dir, model_name: str = '',
                             checkpoint: str = '', input_size=None, batch_size: int = 32,
                             progress: bool = True, backend: str = 'torch',
-                            threads: int = 0) -> Tuple[np.ndarray, Dict]:
-    """Gallery features of ``paths``, from ``cache_dir`` when present, extracted otherwise.
+                            threads: int = 0, executor: str = 'local',
+                            workers: int = 2) -> Tuple[np.ndarray, Dict]:
+    """Gallery features of ``paths``, from ``cache_dir`` when present, extracted otherwise
+    (``executor``/``workers``: see extract_features).
 
     Returns (features, manifest); manifest['cached'] says whether the entry was reused and
     manifest['extract_seconds'] how long the original extraction took.
@@ -104,7 +116,8 @@ def cached_gallery_features(model, paths: Sequence[str], cache_dir, model_name: 
             manifest['cached'] = True
             return feats, manifest
     t0 = time.perf_counter()
-    feats = extract_features(model, paths, batch_size, size, progress, backend, threads)
+    feats = extract_features(model, paths, batch_size, size, progress, backend, threads,
+                             executor, workers)
     manifest = {'model': name, 'backend': backend, 'checkpoint': checkpoint,
                 'input_size': list(size), 'dim': int(model.dim), 'num_images': len(paths),
                 'extract_seconds': time.perf_counter() - t0,
@@ -116,3 +129,36 @@ def cached_gallery_features(model, paths: Sequence[str], cache_dir, model_name: 
     meta.write_text(json.dumps(manifest, indent=1))
     manifest['cached'] = False
     return feats, manifest
+
+
+def _ray_extract_features(model, paths, batch_size: int, size, backend: str, threads: int,
+                          workers: int, address: str, progress: bool) -> np.ndarray:
+    """extract_features over ``workers`` Ray workers (the model put once in the object store)."""
+    from tqdm import tqdm
+    from vpr_ros.mapstore.ray_build import RayPool
+    out = np.empty((len(paths), model.dim), dtype=np.float32)
+    calls = ((s, list(paths[s:s + batch_size])) for s in range(0, len(paths), batch_size))
+    with RayPool(_ray_setup, (model, tuple(size), backend, threads), _ray_encode,
+                 workers, address) as pool:
+        with tqdm(total=len(paths), desc='gallery features', unit='img',
+                  disable=not progress, leave=False) as bar:
+            for start, feats in pool.map(calls):
+                out[start:start + len(feats)] = feats
+                bar.update(len(feats))
+    return out
+
+
+class _RayGallery:
+    def __init__(self, model, size, backend: str, threads: int):
+        self.model, self.size, self.name, self.dim = model, size, model.name, int(model.dim)
+        self.run = gallery_runner(model, backend, threads)
+
+
+def _ray_setup(model, size, backend: str, threads: int) -> _RayGallery:
+    return _RayGallery(model, size, backend, threads)
+
+
+def _ray_encode(state: _RayGallery, start: int, paths):
+    import torch
+    imgs = [state.model.preprocess(load_rgb(p), state.size) for p in paths]
+    return start, np.asarray(state.run(torch.cat(imgs).numpy()), np.float32)

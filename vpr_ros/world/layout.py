@@ -1,12 +1,13 @@
 """Placing buildings, signs, trees, lamps and landmark towers along a town's streets."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import Tuple, TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vpr_ros.world.town import Town
+    from vpr_ros.world.town import Town, TownSettings  # annotations only: town imports this
 
 PALETTE = np.array([  # plausible facade colours; hue variety keeps places distinctive
     [0.80, 0.70, 0.52], [0.72, 0.38, 0.28], [0.88, 0.82, 0.66], [0.50, 0.58, 0.68],
@@ -18,9 +19,44 @@ SIGN_COLORS = np.array([
     [0.9, 0.4, 0.05], [0.6, 0.15, 0.8], [0.05, 0.8, 0.8], [0.95, 0.3, 0.6], [0.95, 0.95, 0.95]])
 
 
+@dataclasses.dataclass
+class Building:
+    """An oriented box with a procedural facade (x, y = footprint centre)."""
+
+    x: float
+    y: float
+    yaw: float      # local x along the street; local -y faces the street
+    width: float    # along the street
+    depth: float
+    height: float
+    color: Tuple[float, float, float]
+    style: int      # 0 plaster, 1 brick, 2 bands, 3 glass, 4 landmark tower
+    win_sx: float   # window column spacing (m)
+    win_sy: float   # floor height (m)
+    seed: float     # per-building random number in [0, 1) for the shader
+    roof: int = 0   # 0 flat, 1 gable (ridge along the street)
+
+
+@dataclasses.dataclass
+class Sign:
+    """A shop sign facing local -y of ``yaw``; shape 0 rect, 1 disc, 2 triangle, 3 diamond."""
+
+    x: float
+    y: float
+    z: float
+    yaw: float
+    size: float
+    color: Tuple[float, float, float]
+    shape: int
+
+
+def grid_shape(s: 'TownSettings') -> Tuple[int, int]:
+    """Intersections east-west and south-north, border included."""
+    return s.blocks_x + 2 * s.border + 1, s.blocks_y + 2 * s.border + 1
+
+
 def populate(town: 'Town', rng) -> None:
     """Fill ``town`` (street graph already set) with everything that stands along it."""
-    from vpr_ros.world.town import Building, Sign  # town imports this module
     s = town.settings
     setback = s.road_half_m + s.sidewalk_m
     trees, lamps = [], []
@@ -80,7 +116,6 @@ def populate(town: 'Town', rng) -> None:
 
 def _towers(town: 'Town', rng) -> None:
     """Landmarks at block centres: tall, coloured, visible over the roofs from far away."""
-    from vpr_ros.world.town import Building, grid_shape
     s = town.settings
     nx, ny = grid_shape(s)
     for j in range(ny - 1):

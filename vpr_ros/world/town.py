@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from vpr_ros.world.layout import populate
+from vpr_ros.world.layout import Building, grid_shape, populate, Sign
 
 
 @dataclasses.dataclass
@@ -28,37 +28,6 @@ class TownSettings:
     tree_street_p: float = 0.35  # probability that a street is tree-lined
     sign_p: float = 0.45        # probability that a building carries a shop sign
     tower_p: float = 0.3        # probability that a block holds a landmark tower
-
-
-@dataclasses.dataclass
-class Building:
-    """An oriented box with a procedural facade (x, y = footprint centre)."""
-
-    x: float
-    y: float
-    yaw: float      # local x along the street; local -y faces the street
-    width: float    # along the street
-    depth: float
-    height: float
-    color: Tuple[float, float, float]
-    style: int      # 0 plaster, 1 brick, 2 bands, 3 glass, 4 landmark tower
-    win_sx: float   # window column spacing (m)
-    win_sy: float   # floor height (m)
-    seed: float     # per-building random number in [0, 1) for the shader
-    roof: int = 0   # 0 flat, 1 gable (ridge along the street)
-
-
-@dataclasses.dataclass
-class Sign:
-    """A shop sign facing local -y of ``yaw``; shape 0 rect, 1 disc, 2 triangle, 3 diamond."""
-
-    x: float
-    y: float
-    z: float
-    yaw: float
-    size: float
-    color: Tuple[float, float, float]
-    shape: int
 
 
 @dataclasses.dataclass
@@ -120,11 +89,6 @@ def _connected(keep: np.ndarray, edges) -> bool:
                 seen.add(j)
                 stack.append(j)
     return len(seen) == int(keep.sum())
-
-
-def grid_shape(s: TownSettings) -> Tuple[int, int]:
-    """Intersections east-west and south-north, border included."""
-    return s.blocks_x + 2 * s.border + 1, s.blocks_y + 2 * s.border + 1
 
 
 def _street_graph(s: TownSettings, rng):

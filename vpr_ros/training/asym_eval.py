@@ -36,26 +36,6 @@ class AsymEvalConfig:
     progress: bool = True
 
 
-def add_arguments(parser) -> None:
-    """Options of ``vpr-ros evaluate-asym`` (generated from AsymEvalConfig)."""
-    from vpr_ros.training.asym_cli import add_dataclass_arguments
-    add_dataclass_arguments(parser, AsymEvalConfig)
-
-
-def run(args) -> int:
-    """Entry point of ``vpr-ros evaluate-asym``."""
-    names = {f.name for f in dataclasses.fields(AsymEvalConfig)}
-    cfg = AsymEvalConfig(**{k: v for k, v in vars(args).items() if k in names})
-    if not cfg.eval:
-        raise SystemExit('vpr-ros evaluate-asym: --eval (held-out VG folder(s)) is required')
-    rep = evaluate_run(cfg)
-    print(f'report written to {report_dir(cfg) / "report.md"}')
-    for tag in ('gallery_symmetric', 'ours_asym', 'symmetric_student'):
-        if tag in rep['recall']:
-            print(f'{tag}: R@1 {rep["recall"][tag]["all"]["R@1"]:.1f}%')
-    return 0
-
-
 def report_dir(cfg: AsymEvalConfig) -> Path:
     """Where the report goes: ``--out``, or ``<run>/eval``."""
     return Path(cfg.out or Path(cfg.run) / 'eval')

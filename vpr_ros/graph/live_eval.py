@@ -127,9 +127,9 @@ def _result(q, rec) -> FrameResult:
 def run_live(cfg: EvalConfig, matcher: MatcherConfig, startup_timeout: float = 240.0,
              drain_s: float = 10.0) -> EvalRun:
     """Start query_encoder, gallery_server and matcher, replay the queries, record results."""
-    from vpr_ros.launcher import graph_commands, NodeGroup
+    from vpr_ros.graph.launcher import graph_commands, NodeGroup
     from vpr_ros.mapstore import MapStore
-    from vpr_ros.nodes.replay import ReplayClient
+    from vpr_ros.graph.replay import ReplayClient
     with MapStore.open(cfg.map) as store:
         manifest, info = store.manifest, {'map_places': store.num_places,
                                           'map_encoder': store.encoder,

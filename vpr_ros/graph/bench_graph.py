@@ -17,6 +17,8 @@ from typing import Dict
 
 import numpy as np
 
+from vpr_ros.graph.launcher import graph_commands
+
 NODES = ('query_encoder', 'gallery_server', 'matcher')
 
 
@@ -39,7 +41,7 @@ def query_network_file(cfg, cache: Path) -> str:
 
 def write_params(cfg, map_path: str, network: str, path: Path) -> str:
     from vpr_ros import params_file
-    from vpr_ros.launcher import share_dir
+    from vpr_ros.share import share_dir
     params = params_file.load(share_dir() / 'config' / 'localize.yaml')
     params_file.set_node_params(params, 'query_encoder', dict(
         model='', checkpoint=network, backend=cfg.node_backend, threads=cfg.node_threads,
@@ -92,8 +94,7 @@ def _rss(procs) -> Dict[str, Dict]:
 
 def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
     """Start the three nodes on ``map_path``, play frames, return the raw measurements."""
-    from vpr_ros.bench.replay import bench_client
-    from vpr_ros.launcher import graph_commands
+    from vpr_ros.graph.bench_replay import bench_client  # rclpy only here
     network = query_network_file(cfg, Path(cfg.cache))
     params = write_params(cfg, map_path, network, workdir / 'bench_localize.yaml')
     env = private_domain()

@@ -9,6 +9,7 @@ from vpr_ros.mapstore.manifest import MapError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vpr-ros map-info``."""
     parser.add_argument('map', help='map directory')
     parser.add_argument('--json', action='store_true', help='print JSON')
     parser.add_argument('--no-verify', action='store_true',
@@ -23,6 +24,7 @@ def info(path, verify: bool = True) -> dict:
 
 
 def run(args) -> int:
+    """Print the map's manifest and statistics; 1 if the map is invalid."""
     try:
         data = info(args.map, not args.no_verify)
     except MapError as exc:

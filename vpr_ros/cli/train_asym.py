@@ -7,11 +7,10 @@ small training town and a held-out town (different seeds) when --data / --eval a
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import typing
 from pathlib import Path
 
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments
 from vpr_ros.training.asym import AsymTrainConfig
 
 PRESETS = {
@@ -22,27 +21,6 @@ PRESETS = {
                  world_places=220, heldout_places=150),
 }
 WORLD_SEEDS = (101, 202)  # training town, held-out town: different seeds, disjoint places
-
-
-def _flag_type(tp):
-    if tp is bool:
-        return lambda s: s.lower() in ('1', 'true', 'yes', 'on')
-    return tp
-
-
-def add_dataclass_arguments(parser, cls, skip=()) -> None:
-    """One --flag per dataclass field (default SUPPRESS: only given flags reach the args)."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        tp = hints[f.name]
-        kw = dict(default=argparse.SUPPRESS, dest=f.name, help=f'(default: {f.default!r})')
-        if typing.get_origin(tp) in (tuple, typing.Tuple):
-            kw.update(type=int, nargs='+')
-        else:
-            kw['type'] = _flag_type(tp)
-        parser.add_argument('--' + f.name.replace('_', '-'), **kw)
 
 
 def add_arguments(parser) -> None:

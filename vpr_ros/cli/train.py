@@ -1,16 +1,17 @@
-"""``vpr-ros train {asym,distill}``: dispatches to the method's own CLI module."""
+"""``vpr-ros train {asym,distill,gallery}``: dispatches to the method's own CLI module."""
 from __future__ import annotations
 
 import importlib
 
 METHODS = {
-    'asym': 'vpr_ros.training.asym_cli',
-    'distill': 'vpr_ros.training.distill_cli',
-    'gallery': 'vpr_ros.training.gallery_cli',
+    'asym': 'vpr_ros.cli.train_asym',
+    'distill': 'vpr_ros.cli.train_distill',
+    'gallery': 'vpr_ros.cli.train_gallery',
 }
 
 
 def add_arguments(parser) -> None:
+    """One sub-subcommand per training method."""
     sub = parser.add_subparsers(dest='method', required=True)
     for name, module in METHODS.items():
         mod = importlib.import_module(module)
@@ -18,4 +19,5 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    """Run the chosen method's CLI."""
     return importlib.import_module(METHODS[args.method]).run(args)

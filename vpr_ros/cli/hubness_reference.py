@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments
+
 
 @dataclasses.dataclass
 class HubnessReferenceConfig:
@@ -27,7 +29,7 @@ class HubnessReferenceConfig:
 
 
 def add_arguments(parser) -> None:
-    from vpr_ros.training.asym_cli import add_dataclass_arguments
+    """One --flag per HubnessReferenceConfig field."""
     add_dataclass_arguments(parser, HubnessReferenceConfig)
 
 
@@ -55,6 +57,7 @@ def build_reference(cfg: HubnessReferenceConfig) -> dict:
 
 
 def run(args) -> int:
+    """Build and write the reference; print what was written."""
     names = {f.name for f in dataclasses.fields(HubnessReferenceConfig)}
     cfg = HubnessReferenceConfig(**{k: v for k, v in vars(args).items() if k in names})
     meta = build_reference(cfg)

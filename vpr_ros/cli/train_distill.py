@@ -24,6 +24,7 @@ HELP = {
 
 
 def add_arguments(parser) -> None:
+    """One --flag per DistillConfig field."""
     for f in dataclasses.fields(DistillConfig):
         flag = '--' + f.name.replace('_', '-')
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
@@ -34,6 +35,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    """Distil, print the loss of each stage."""
     cfg = DistillConfig(**{f.name: getattr(args, f.name)
                            for f in dataclasses.fields(DistillConfig)})
     log = distill(cfg)

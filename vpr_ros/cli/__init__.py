@@ -1,7 +1,8 @@
 """``vpr-ros`` command line: one subcommand per capability, each in its own module.
 
-A subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
-imported only when their subcommand runs, so ``vpr-ros --help`` stays fast.
+A subcommand module (vpr_ros/cli/<subcommand>.py) defines ``add_arguments(parser)`` and
+``run(args) -> int`` on top of the library; the library never imports this package. Modules
+are imported only when their subcommand runs, so ``vpr-ros --help`` stays fast.
 """
 from __future__ import annotations
 
@@ -11,29 +12,32 @@ import sys
 from typing import List, Optional
 
 SUBCOMMANDS = {
-    'run': ('vpr_ros.launcher', 'start a node graph (e.g. localize) from its YAML'),
-    'lifecycle': ('vpr_ros.nodes.lifecycle_driver',
+    'run': ('vpr_ros.cli.run', 'start a node graph (e.g. localize) from its YAML'),
+    'lifecycle': ('vpr_ros.cli.lifecycle',
                   'configure and activate managed nodes (without nav2_lifecycle_manager)'),
-    'demo': ('vpr_ros.nodes.demo', 'sample world -> map -> localize it through the nodes'),
-    'world': ('vpr_ros.world.cli', 'render a synthetic geo-tagged town (folders and rosbags)'),
+    'demo': ('vpr_ros.cli.demo', 'sample world -> map -> localize it through the nodes'),
+    'world': ('vpr_ros.cli.world', 'render a synthetic geo-tagged town (folders and rosbags)'),
+    # build-map stays with the map store for now (vpr_ros/mapstore/cli.py)
     'build-map': ('vpr_ros.mapstore.cli', 'build a map store from images, a manifest or a bag'),
-    'map-info': ('vpr_ros.mapstore.info_cli', 'print the manifest and statistics of a map'),
-    'evaluate': ('vpr_ros.evaluation.cli', 'Recall@N, pose error and latency on a bag/folder'),
-    'kidnap-eval': ('vpr_ros.localization.kidnap_run',
+    'map-info': ('vpr_ros.cli.map_info', 'print the manifest and statistics of a map'),
+    'evaluate': ('vpr_ros.cli.evaluate', 'Recall@N, pose error and latency on a bag/folder'),
+    'kidnap-eval': ('vpr_ros.cli.kidnap_eval',
                     'kidnapped-robot evaluation: single frame vs temporal filter'),
-    'train': ('vpr_ros.training.cli', 'train a query network (asym | distill)'),
-    'evaluate-asym': ('vpr_ros.training.asym_eval_cli',
+    'train': ('vpr_ros.cli.train', 'train a query network (asym | distill | gallery)'),
+    'evaluate-asym': ('vpr_ros.cli.evaluate_asym',
                       "re-evaluate a `train asym` run's checkpoints on other towns"),
-    'export-onnx': ('vpr_ros.models.onnx_export', 'export a query network to ONNX with parity'),
-    'hubness-reference': ('vpr_ros.hubness_cli',
+    'export-onnx': ('vpr_ros.cli.export_onnx', 'export a query network to ONNX with parity'),
+    'hubness-reference': ('vpr_ros.cli.hubness_reference',
                           "a query network's reference for the matcher's hubness correction"),
-    'profile': ('vpr_ros.models.profile', 'params and FLOPs of every registered model'),
-    'bench-map': ('vpr_ros.mapstore.bench', 'map store load time, RSS and query latency'),
-    'bench': ('vpr_ros.bench', 'the real-time budget table (models, node, matcher, end to end)'),
+    'profile': ('vpr_ros.cli.profile', 'params and FLOPs of every registered model'),
+    'bench-map': ('vpr_ros.cli.bench_map', 'map store load time, RSS and query latency'),
+    'bench': ('vpr_ros.cli.bench',
+              'the real-time budget table (models, node, matcher, end to end)'),
 }
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """``vpr-ros COMMAND ...``: parse the subcommand, import its module, run it."""
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
         prog='vpr-ros', description='Visual place recognition for ROS 2.',
@@ -49,7 +53,3 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      description=SUBCOMMANDS[args.command][1])
     module.add_arguments(parser)
     return int(module.run(parser.parse_args(argv[1:])) or 0)
-
-
-if __name__ == '__main__':
-    sys.exit(main())

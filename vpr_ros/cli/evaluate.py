@@ -71,7 +71,7 @@ def evaluate(cfg: EvalConfig, live: bool, matcher: Optional[MatcherConfig] = Non
     warnings = []
     with capture_warnings(warnings):
         if live:
-            from vpr_ros.nodes.live_eval import run_live  # rclpy only here
+            from vpr_ros.graph.live_eval import run_live  # rclpy only here
             run = run_live(cfg, matcher)
         else:
             run = run_offline(cfg, matcher)

@@ -1,7 +1,8 @@
 """Bring managed nodes up (configure, activate) in order, like nav2_lifecycle_manager autostart.
 
-Used by ``vpr-ros run GRAPH --managed`` where Nav2 is not installed; with Nav2, use
-nav2_lifecycle_manager with ``node_names`` (see launch/nav2_localize.launch.py).
+Used by ``vpr-ros run GRAPH --managed`` and ``vpr-ros lifecycle up`` where Nav2 is not
+installed; with Nav2, use nav2_lifecycle_manager with ``node_names`` (see
+launch/nav2_localize.launch.py).
 """
 from __future__ import annotations
 
@@ -57,20 +58,3 @@ def bring_up(node_names: Iterable[str], timeout: float = 300.0, alive=None) -> N
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument('action', choices=['up'], help='up: configure, then activate')
-    parser.add_argument('nodes', nargs='+', help="managed node names, e.g. robot1/matcher")
-    parser.add_argument('--timeout', type=float, default=300.0, metavar='S',
-                        help='per transition, waiting for the node to appear included')
-
-
-def run(args) -> int:
-    try:
-        bring_up(args.nodes, timeout=args.timeout)
-    except (RuntimeError, TimeoutError) as exc:
-        print(f'[lifecycle] {exc}', flush=True)
-        return 1
-    print(f'[lifecycle] active: {", ".join(args.nodes)}', flush=True)
-    return 0

@@ -1,4 +1,4 @@
-"""``vpr-ros demo``: the README's main job, end to end through the three running nodes.
+"""The demo (``vpr-ros demo``): the README's main job, end to end through the three running nodes.
 
 1. renders a small synthetic town (day database, a dusk drive recorded as an MCAP bag);
 2. builds its map with the offline gallery model;
@@ -20,6 +20,8 @@ from pathlib import Path
 
 @dataclasses.dataclass
 class DemoConfig:
+    """Settings of ``vpr-ros demo`` (each field is a --flag of the same name)."""
+
     data: str = 'data/demo'                 # where the world and the map are generated
     seed: int = 7                           # town seed
     places: int = 48
@@ -28,12 +30,6 @@ class DemoConfig:
     query_checkpoint: str = ''              # a query network trained for the gallery model
     rate_hz: float = 4.0                    # camera rate of the replay
     threshold_m: float = 25.0
-
-
-def add_arguments(parser) -> None:
-    for f in dataclasses.fields(DemoConfig):
-        parser.add_argument('--' + f.name.replace('_', '-'), type=type(f.default),
-                            default=f.default)
 
 
 def prepare(cfg: DemoConfig) -> dict:
@@ -70,7 +66,7 @@ def prepare(cfg: DemoConfig) -> dict:
 
 def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
     from vpr_ros import params_file
-    from vpr_ros.launcher import share_dir
+    from vpr_ros.share import share_dir
     params = params_file.load(share_dir() / 'config' / 'localize.yaml')
     params_file.set_node_params(params, 'query_encoder', dict(
         model=cfg.query_model or cfg.gallery_model, checkpoint=cfg.query_checkpoint,
@@ -81,15 +77,15 @@ def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
     return params_file.dump(params, path)
 
 
-def run(args) -> int:
-    cfg = DemoConfig(**vars(args))
+def run_demo(cfg: DemoConfig) -> int:
+    """Prepare the world and map, run the three nodes, replay the bag; exit code."""
     t0 = time.time()
     paths = prepare(cfg)
     from vpr_ros.geo import MapOrigin
     from vpr_ros.io.bags import BagReader
-    from vpr_ros.launcher import graph_commands, NodeGroup
+    from vpr_ros.graph.launcher import graph_commands, NodeGroup
     from vpr_ros.mapstore import read_manifest
-    from vpr_ros.nodes.replay import ReplayClient
+    from vpr_ros.graph.replay import ReplayClient
     origin = MapOrigin(**read_manifest(paths['map'])['origin'])
     with BagReader(paths['bag'], pose_topic='/gps/fix', origin=origin) as bag:
         frames = [(int(round(f.stamp * 1e9)), f.rgb, f.pose) for f in bag.frames()]
@@ -113,6 +109,7 @@ def run(args) -> int:
 
 
 def report(records, poses, cfg: DemoConfig, elapsed: float) -> int:
+    """Print every frame's match and Recall@1; 0 if any frame was answered."""
     correct = answered = 0
     for rec, pose in zip(records, poses):
         if rec.match is None or not rec.match.candidates or pose is None:
