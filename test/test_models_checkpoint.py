@@ -1,4 +1,4 @@
-"""vpr_ros checkpoints round trip, refuse bad files and check map compatibility."""
+"""vpr_ros checkpoints round trip and refuse bad files (map compatibility: mapstore)."""
 import json
 
 import pytest
@@ -6,8 +6,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vpr_ros.models import create_model
-from vpr_ros.models.checkpoint import (check_compatible, CheckpointError,
-                                       IncompatibleModelError, load_checkpoint, read_checkpoint,
+from vpr_ros.models.checkpoint import (CheckpointError, load_checkpoint, read_checkpoint,
                                        save_checkpoint)
 
 GALLERY = {'encoder': 'dinov2_vitb14_boq', 'dim': 64}
@@ -72,18 +71,3 @@ def test_corrupt_foreign_and_mismatched_files_are_refused(tmp_path):
         load_checkpoint(str(tmp_path / 'mix.safetensors'))
     with pytest.raises(ValueError, match='JSON-serialisable'):
         save_checkpoint(str(tmp_path / 'x.pt'), _query(), {'bad': object()})
-
-
-def test_check_compatible_names_both_sides(tmp_path):
-    path = str(tmp_path / 'q.pt')
-    meta = save_checkpoint(path, _query(), {'compatible_with': GALLERY})
-    check_compatible(meta, 'dinov2_vitb14_boq', 64)
-    with pytest.raises(IncompatibleModelError) as err:
-        check_compatible(meta, 'dinov2_vitb14_salad', 64)
-    assert 'dinov2_vitb14_boq' in str(err.value) and 'dinov2_vitb14_salad' in str(err.value)
-    with pytest.raises(IncompatibleModelError, match='not trained against any gallery'):
-        check_compatible(read_checkpoint(path)[1] | {'compatible_with': None},
-                         'dinov2_vitb14_boq', 64)
-    lite = create_model('efficientnet_lite0_gem', input_size=64)
-    gallery = save_checkpoint(str(tmp_path / 'g.pt'), lite)
-    check_compatible(gallery, 'efficientnet_lite0_gem', 1280)  # a map's own encoder

@@ -96,3 +96,20 @@ def test_query_backbones_run_at_native_size():
 def test_unknown_option_is_rejected_clearly():
     with pytest.raises(TypeError, match='unknown options'):
         create_model('dinov2_vits14_gem', bogus=1, **TINY_VIT)
+
+
+def test_aggregators_declare_their_width_and_compose_uses_it():
+    from vpr_ros.models import compose
+    from vpr_ros.models.aggregators import BoQ, GeM, SALAD
+    from vpr_ros.models.dinov2 import AGGREGATORS, SIZES
+    for agg, head in AGGREGATORS.items():
+        for size, (_, width) in SIZES.items():
+            assert get_spec(f'dinov2_vit{size}14_{agg}').dim == head.cls.output_width(width)
+    boq = BoQ(32, num_queries=4, row_dim=4)
+    assert boq.out_dim == BoQ.output_width(32, row_dim=4) == 64
+    assert SALAD(32, num_clusters=4, cluster_dim=8, token_dim=8).out_dim == 40
+    spec = get_spec('resnet18_gem')
+    model = compose(torch.nn.Conv2d(3, 8, 3), GeM(in_dim=8), spec=spec, dim=5)
+    assert model.dim == 5 and model.projection.in_features == 8
+    with pytest.raises(ValueError, match='output width'):
+        compose(torch.nn.Conv2d(3, 8, 3), GeM(), spec=spec)

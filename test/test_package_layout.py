@@ -116,3 +116,73 @@ def test_import_graph_has_no_cycles():
     cycles = [c for c in import_cycles(import_graph(REPO / 'vpr_ros'))
               if set(c) not in KNOWN_CYCLES]
     assert not cycles, cycles
+
+
+def test_config_dump_equals_the_shipped_localize_yaml(tmp_path):
+    """`vpr-ros config dump` writes config/localize.yaml's values (comments aside) from the
+    dataclasses, empty-list defaults commented out."""
+    from vpr_ros.cli import main
+    out = tmp_path / 'localize.yaml'
+    assert main(['config', 'dump', '--out', str(out)]) == 0
+    dumped = yaml.safe_load(out.read_text())
+    assert dumped == yaml.safe_load((REPO / 'config' / 'localize.yaml').read_text())
+    assert '# input_size: []' in out.read_text()
+
+
+def _readme_commands():
+    import re
+    import shlex
+    text = (REPO / 'README.md').read_text()
+    for block in re.findall(r'```bash\n(.*?)```', text, re.S):
+        for line in block.replace('\\\n', ' ').splitlines():
+            line = re.sub(r'\([^)]*\)', '', line.split(' #')[0]).strip()  # (a | b) notes
+            if not line.startswith('vpr-ros ') or '...' in line:
+                continue
+            yield shlex.split(line.replace('[', '').replace(']', ''))[1:]
+
+
+def test_readme_commands_parse_with_the_cli_parsers():
+    """Every `vpr-ros ...` command of the README parses with its subcommand's parser."""
+    import argparse
+    import importlib
+    from vpr_ros.cli import SUBCOMMANDS
+    commands = list(_readme_commands())
+    assert len(commands) >= 10
+    for argv in commands:
+        parser = argparse.ArgumentParser(prog=f'vpr-ros {argv[0]}')
+        importlib.import_module(SUBCOMMANDS[argv[0]][0]).add_arguments(parser)
+        if '--help' in argv:
+            continue
+        parser.parse_args(argv[1:])
+
+
+def test_dataclass_flags_follow_one_rule():
+    """bools: --x / --no-x / --x false; sequences: several values or comma lists; presets
+    lose to the flags given; defaults are in --help."""
+    import argparse
+    import dataclasses
+    from typing import List, Tuple
+    from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
+
+    @dataclasses.dataclass
+    class Cfg:
+        on: bool = True
+        size: Tuple[int, int] = (3, 4)
+        names: Tuple[str, ...] = ('a',)
+        items: List[int] = dataclasses.field(default_factory=list)
+        epochs: int = 2
+        lr: float = 0.5
+
+    parser = argparse.ArgumentParser()
+    presets = {'quick': {'epochs': 9, 'lr': 0.1}}
+    add_dataclass_arguments(parser, Cfg, presets=presets)
+    parse = lambda *a: dataclass_from_args(Cfg, parser.parse_args(list(a)), presets)  # noqa
+    assert parse() == Cfg()
+    assert parse('--no-on').on is False and parse('--on', 'false').on is False
+    assert parse('--on').on is True and parse('--on', 'yes').on is True
+    assert parse('--size', '5x6').size == (5, 6) == parse('--size', '5', '6').size
+    assert parse('--names', 'x,y', 'z').names == ('x', 'y', 'z')
+    assert parse('--names', '').names == () and parse('--items').items == []
+    assert parse('--epochs', '2', '--preset', 'quick') == Cfg(epochs=2, lr=0.1)
+    helptext = parser.format_help()
+    assert '(default: 3,4)' in helptext and '--no-on' in helptext

@@ -13,12 +13,12 @@ from typing import List, Optional
 
 SUBCOMMANDS = {
     'run': ('vpr_ros.cli.run', 'start a node graph (e.g. localize) from its YAML'),
+    'config': ('vpr_ros.cli.config', 'write the localization parameter YAML (config dump)'),
     'lifecycle': ('vpr_ros.cli.lifecycle',
                   'configure and activate managed nodes (without nav2_lifecycle_manager)'),
     'demo': ('vpr_ros.cli.demo', 'sample world -> map -> localize it through the nodes'),
     'world': ('vpr_ros.cli.world', 'render a synthetic geo-tagged town (folders and rosbags)'),
-    # build-map stays with the map store for now (vpr_ros/mapstore/cli.py)
-    'build-map': ('vpr_ros.mapstore.cli', 'build a map store from images, a manifest or a bag'),
+    'build-map': ('vpr_ros.cli.build_map', 'build a map store from images, a manifest or a bag'),
     'map-info': ('vpr_ros.cli.map_info', 'print the manifest and statistics of a map'),
     'evaluate': ('vpr_ros.cli.evaluate', 'Recall@N, pose error and latency on a bag/folder'),
     'kidnap-eval': ('vpr_ros.cli.kidnap_eval',

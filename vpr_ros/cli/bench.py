@@ -13,21 +13,13 @@ import time
 from pathlib import Path
 
 from vpr_ros.bench import BenchConfig, report
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.mapstore.bench import parse_count
 
 
 def add_arguments(parser) -> None:
     """One --flag per BenchConfig field (lists take several values)."""
-    for f in dataclasses.fields(BenchConfig):
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        flag = '--' + f.name.replace('_', '-')
-        if isinstance(default, (list, tuple)):
-            kind = parse_count if f.name == 'map_sizes' else type(default[0]) if default else str
-            parser.add_argument(flag, nargs='*' if isinstance(default, list) else len(default),
-                                type=kind, default=default, help=f'default {default}')
-        else:
-            parser.add_argument(flag, type=type(default), default=default,
-                                help=f'default {default!r}')
+    add_dataclass_arguments(parser, BenchConfig, overrides={'map_sizes': {'type': parse_count}})
 
 
 def run_bench(cfg: BenchConfig, log=print) -> dict:
@@ -64,8 +56,7 @@ def run_bench(cfg: BenchConfig, log=print) -> dict:
 
 def run(args) -> int:
     """CLI entry: measure, print the table; exit 0 (floors are reported, not enforced)."""
-    cfg = BenchConfig(**{k: tuple(v) if isinstance(v, list) and k == 'frame_size' else v
-                         for k, v in vars(args).items()})
+    cfg = dataclass_from_args(BenchConfig, args)
     res = run_bench(cfg)
     print('\n' + res['markdown'], flush=True)
     print(f'\n[bench] wrote {Path(cfg.out) / "bench.json"} and {Path(cfg.out) / "bench.md"}')

@@ -13,53 +13,41 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.config import MatcherConfig
 from vpr_ros.evaluation import EvalConfig, EvalRun
 from vpr_ros.models.runtime import BACKENDS
 
 
-def _optional_float(text: str) -> Optional[float]:
-    return None if text.lower() in ('none', 'off', '') else float(text)
+HELP = {
+    'map': 'map directory (vpr-ros build-map)',
+    'bag': 'rosbag (sqlite3/MCAP/ROS 1) with images + poses',
+    'vg': 'VG-layout queries folder (ground truth in names)',
+    'model': "query model ('' = the map's encoder)",
+    'checkpoint': 'trained query network or .onnx', 'input_size': 'H W',
+    'params_file': "node parameter YAML whose matcher settings are used ('' = the package's "
+                   "config/localize.yaml)",
+    'image_topic': "'' = the only image topic", 'pose_topic': "ground truth; '' = automatic",
+    'pose_tolerance': 'max s between an image and its pose',
+    'yaw_threshold_deg': 'also require this heading agreement (none = off)',
+    'out': 'report folder', 'live': 'run the nodes and replay over DDS',
+    'rate': "live replay rate in Hz (0: the bag's own stamps); frames sent faster than the "
+            "encoder keeps up are dropped by it and counted",
+    'bench': 'run offline and live, print frames/s side by side',
+    'plots': 'write the report plots',
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags map onto EvalConfig fields (dashes -> underscores)."""
-    d = EvalConfig()
-    p.add_argument('--map', required=True, help='map directory (vpr-ros build-map)')
+    """One --flag per EvalConfig field; --map and one of --bag / --vg are required."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument('--bag', default='', help='rosbag (sqlite3/MCAP/ROS 1) with images + poses')
-    src.add_argument('--vg', default='', help='VG-layout queries folder (ground truth in names)')
-    p.add_argument('--model', default='', help='query model (default: the map\'s encoder)')
-    p.add_argument('--checkpoint', default='', help='trained query network or .onnx')
-    p.add_argument('--backend', default=d.backend, choices=BACKENDS)
-    p.add_argument('--threads', type=int, default=d.threads)
-    p.add_argument('--input-size', type=int, nargs=2, default=(), metavar=('H', 'W'))
-    p.add_argument('--params-file', default='',
-                   help='node parameter YAML whose matcher settings are used (default: the '
-                        'package\'s config/localize.yaml)')
-    p.add_argument('--image-topic', default='', help='default: the only image topic')
-    p.add_argument('--pose-topic', default='', help='ground truth; default: automatic')
-    p.add_argument('--pose-tolerance', type=float, default=d.pose_tolerance,
-                   help='max s between an image and its pose')
-    p.add_argument('--threshold-m', type=float, default=d.threshold_m)
-    p.add_argument('--yaw-threshold-deg', type=_optional_float, default=None,
-                   help='also require this heading agreement (default none)')
-    p.add_argument('--max-frames', type=int, default=d.max_frames)
-    p.add_argument('--out', default=d.out, help='report folder')
-    p.add_argument('--live', action='store_true', help='run the nodes and replay over DDS')
-    p.add_argument('--rate', type=float, default=d.rate,
-                   help='live replay rate in Hz (0: the bag\'s own stamps); frames sent faster '
-                        'than the encoder keeps up are dropped by it and counted')
-    p.add_argument('--bench', action='store_true',
-                   help='run offline and live, print frames/s side by side')
-    p.add_argument('--no-plots', dest='plots', action='store_false')
+    add_dataclass_arguments(p, EvalConfig, help=HELP, overrides={
+        'map': {'required': True}, 'bag': {'group': src}, 'vg': {'group': src},
+        'backend': {'choices': BACKENDS}})
 
 
 def config_from_args(args) -> EvalConfig:
-    names = {f.name for f in dataclasses.fields(EvalConfig)}
-    cfg = EvalConfig(**{k: v for k, v in vars(args).items() if k in names})
-    cfg.input_size = tuple(cfg.input_size or ())
-    return cfg
+    return dataclass_from_args(EvalConfig, args)
 
 
 def evaluate(cfg: EvalConfig, live: bool, matcher: Optional[MatcherConfig] = None):

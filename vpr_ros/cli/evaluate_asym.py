@@ -4,9 +4,7 @@ The evaluation itself is vpr_ros.training.asym_eval (``evaluate_run``).
 """
 from __future__ import annotations
 
-import dataclasses
-
-from vpr_ros.cli.dataclass_args import add_dataclass_arguments
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.training.asym_eval import AsymEvalConfig, evaluate_run, report_dir
 
 
@@ -17,8 +15,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Entry point of ``vpr-ros evaluate-asym``."""
-    names = {f.name for f in dataclasses.fields(AsymEvalConfig)}
-    cfg = AsymEvalConfig(**{k: v for k, v in vars(args).items() if k in names})
+    cfg = dataclass_from_args(AsymEvalConfig, args)
     if not cfg.eval:
         raise SystemExit('vpr-ros evaluate-asym: --eval (held-out VG folder(s)) is required')
     rep = evaluate_run(cfg)

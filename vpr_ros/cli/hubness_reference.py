@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from vpr_ros.cli.dataclass_args import add_dataclass_arguments
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 
 
 @dataclasses.dataclass
@@ -58,8 +58,7 @@ def build_reference(cfg: HubnessReferenceConfig) -> dict:
 
 def run(args) -> int:
     """Build and write the reference; print what was written."""
-    names = {f.name for f in dataclasses.fields(HubnessReferenceConfig)}
-    cfg = HubnessReferenceConfig(**{k: v for k, v in vars(args).items() if k in names})
+    cfg = dataclass_from_args(HubnessReferenceConfig, args)
     meta = build_reference(cfg)
     print(f'wrote {cfg.out}: {meta["num"]} reference descriptors of {meta["encoder"]} '
           f'({meta["dim"]}-d) for maps of {meta["compatible_with"]}; set the matcher\'s '

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from vpr_ros.cli.dataclass_args import add_dataclass_arguments
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.training.asym import AsymTrainConfig
 
 PRESETS = {
@@ -25,21 +25,16 @@ WORLD_SEEDS = (101, 202)  # training town, held-out town: different seeds, disjo
 
 def add_arguments(parser) -> None:
     """Options of ``vpr-ros train asym`` (generated from AsymTrainConfig)."""
-    add_dataclass_arguments(parser, AsymTrainConfig)
-    parser.add_argument('--preset', choices=sorted(PRESETS), default='',
-                        help='settings and, without --data/--eval, generated towns')
+    add_dataclass_arguments(parser, AsymTrainConfig, presets=PRESETS)
 
 
 def config_from_args(args) -> tuple:
     """(AsymTrainConfig, preset dict): dataclass defaults <- preset <- explicit flags."""
     preset = dict(PRESETS.get(getattr(args, 'preset', '') or '', {}))
-    names = {f.name for f in dataclasses.fields(AsymTrainConfig)}
-    values = {k: v for k, v in preset.items() if k in names}
-    values.update({k: v for k, v in vars(args).items() if k in names})
-    for k in ('input_size', 'gallery_input_size', 'd2vpr_input_size'):
-        if k in values and len(values[k]) == 1:
-            values[k] = (values[k][0], values[k][0])
-    return AsymTrainConfig(**values), preset
+    cfg = dataclass_from_args(AsymTrainConfig, args, PRESETS)
+    square = {k: (v[0], v[0]) for k in ('input_size', 'gallery_input_size', 'd2vpr_input_size')
+              for v in [getattr(cfg, k)] if len(v) == 1}
+    return dataclasses.replace(cfg, **square), preset
 
 
 def generate_towns(out: Path, train_places: int, heldout_places: int, progress: bool = True):

@@ -5,9 +5,7 @@ dict fields take JSON, e.g. --student-kwargs '{"depth": 4}').
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.training.distill import distill, DistillConfig
 
 HELP = {
@@ -25,19 +23,12 @@ HELP = {
 
 def add_arguments(parser) -> None:
     """One --flag per DistillConfig field."""
-    for f in dataclasses.fields(DistillConfig):
-        flag = '--' + f.name.replace('_', '-')
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
-            else f.default
-        kind = json.loads if isinstance(default, dict) else type(default)
-        parser.add_argument(flag, dest=f.name, type=kind, default=default,
-                            help=HELP.get(f.name, f'(default: {default})'))
+    add_dataclass_arguments(parser, DistillConfig, help=HELP)
 
 
 def run(args) -> int:
     """Distil, print the loss of each stage."""
-    cfg = DistillConfig(**{f.name: getattr(args, f.name)
-                           for f in dataclasses.fields(DistillConfig)})
+    cfg = dataclass_from_args(DistillConfig, args)
     log = distill(cfg)
     for stage in ('stage1', 'stage2'):
         if log.get(stage):

@@ -7,11 +7,10 @@ trained model and for ``--baseline``; ``--export FILE`` writes the float16 packa
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 from pathlib import Path
 
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.training.gallery_finetune import (GalleryConfig, export_packaged, train_gallery,
                                                vg_recall)
 
@@ -28,24 +27,8 @@ HELP = {
 }
 
 
-def _parse_tuple(default):
-    def parse(text: str):
-        items = [s for s in text.split(',') if s]
-        return tuple(type(default[0])(s) if default else s for s in items)
-    return parse
-
-
 def add_arguments(parser) -> None:
-    for f in dataclasses.fields(GalleryConfig):
-        flag = '--' + f.name.replace('_', '-')
-        default = f.default
-        if isinstance(default, bool):
-            parser.add_argument(flag, dest=f.name, default=default, help=f'(default: {default})',
-                                action=argparse.BooleanOptionalAction)
-            continue
-        kind = _parse_tuple(default) if isinstance(default, tuple) else type(default)
-        parser.add_argument(flag, dest=f.name, type=kind, default=default,
-                            help=HELP.get(f.name, f'(default: {default})'))
+    add_dataclass_arguments(parser, GalleryConfig, help=HELP)
     parser.add_argument('--evaluate', default='', help='comma list of held-out VG folders')
     parser.add_argument('--baseline', default='efficientnet_lite0_gem',
                         help='registered model compared with on --evaluate folders')
@@ -73,8 +56,7 @@ def evaluate_folders(models: dict, folders, out_path=None) -> dict:
 
 def run(args) -> int:
     from vpr_ros.models.registry import create_model, get_spec
-    cfg = GalleryConfig(**{f.name: getattr(args, f.name)
-                           for f in dataclasses.fields(GalleryConfig)})
+    cfg = dataclass_from_args(GalleryConfig, args)
     model, log = train_gallery(cfg)
     print(f'loss {log["epochs"][0]["loss"]:.4f} -> {log["epochs"][-1]["loss"]:.4f} in '
           f'{log["train_s"]:.0f} s' if log['epochs'] else 'no epochs run')

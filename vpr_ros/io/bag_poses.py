@@ -4,7 +4,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -145,3 +145,109 @@ class KeyframeSelector:
                 return False
         self.last = pose
         return True
+
+
+# ---- frames: the pose messages' frame, static transforms, planar camera mounts --------------
+
+def msg_frames(msgtype: str, msg):
+    """(frame the pose is expressed in, frame whose pose it is) of one pose message; '' where
+    the message does not say. NavSatFix is geographic: (None, the antenna's frame)."""
+    t = norm_type(msgtype)
+    h = getattr(msg, 'header', None)
+    frame = str(getattr(h, 'frame_id', '') or '').lstrip('/')
+    if t == 'sensor_msgs/msg/NavSatFix':
+        return None, frame
+    body = str(getattr(msg, 'child_frame_id', '') or '').lstrip('/')
+    return frame, body
+
+
+def quat_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    n = math.sqrt(x * x + y * y + z * z + w * w) or 1.0
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def transform_matrix(translation, rotation) -> np.ndarray:
+    """4x4 homogeneous matrix of a geometry_msgs Transform (child pose in its parent)."""
+    m = np.eye(4)
+    m[:3, :3] = quat_matrix(rotation.x, rotation.y, rotation.z, rotation.w)
+    m[:3, 3] = (translation.x, translation.y, translation.z)
+    return m
+
+
+class StaticTransforms:
+    """The static transform tree of a bag (/tf_static): parent -> child 4x4 matrices."""
+
+    def __init__(self):
+        self.edges: Dict[str, Dict[str, np.ndarray]] = {}
+
+    def add(self, parent: str, child: str, m: np.ndarray) -> None:
+        parent, child = parent.lstrip('/'), child.lstrip('/')
+        self.edges.setdefault(parent, {})[child] = m
+        self.edges.setdefault(child, {})[parent] = np.linalg.inv(m)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.edges.values()) // 2
+
+    def lookup(self, parent: str, child: str) -> Optional[Tuple[np.ndarray, List[str]]]:
+        """Pose of ``child`` in ``parent`` chained through intermediate frames, with the path
+        of frames; None when the tree does not connect them."""
+        if parent == child:
+            return np.eye(4), [parent]
+        prev: Dict[str, Optional[str]] = {parent: None}
+        todo = [parent]
+        while todo:
+            nxt = []
+            for f in todo:
+                for g in self.edges.get(f, {}):
+                    if g not in prev:
+                        prev[g] = f
+                        nxt.append(g)
+            todo = nxt
+        if child not in prev:
+            return None
+        path = [child]
+        while prev[path[-1]] is not None:
+            path.append(prev[path[-1]])
+        path.reverse()
+        m = np.eye(4)
+        for a, b in zip(path, path[1:]):
+            m = m @ self.edges[a][b]
+        return m, path
+
+
+def is_optical(frame: str, m: np.ndarray) -> bool:
+    """REP 103 optical frame (z forward, x right, y down): by its name, or by its axes (y
+    pointing down, z horizontal) when the name does not say."""
+    if 'optical' in frame.lower():
+        return True
+    return m[2, 1] < -0.7 and abs(m[2, 2]) < 0.3
+
+
+def planar_mount(m: np.ndarray, optical: bool) -> Tuple[float, float, float]:
+    """(x, y, yaw) of a camera from its 3D pose ``m`` in the body frame: yaw is the direction
+    of its forward axis (z for an optical frame, x otherwise) on the ground plane."""
+    fwd = m[:3, 2] if optical else m[:3, 0]
+    if math.hypot(fwd[0], fwd[1]) < 1e-6:
+        raise ValueError('the camera looks straight up or down: no yaw in the ground plane')
+    return float(m[0, 3]), float(m[1, 3]), math.atan2(fwd[1], fwd[0])
+
+
+def compose2d(pose: PoseSample, offset: Tuple[float, float, float]) -> PoseSample:
+    """``pose`` followed by ``offset`` (x, y, yaw in the pose's own frame)."""
+    c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+    yaw = pose.yaw + offset[2]
+    return dataclasses.replace(pose, x=pose.x + c * offset[0] - s * offset[1],
+                               y=pose.y + s * offset[0] + c * offset[1],
+                               yaw=math.atan2(math.sin(yaw), math.cos(yaw)))
+
+
+def anchor2d(pose: PoseSample, anchor: Tuple[float, float, float]) -> PoseSample:
+    """``pose`` given in a frame whose pose in the map is ``anchor`` -> the map frame."""
+    c, s = math.cos(anchor[2]), math.sin(anchor[2])
+    yaw = pose.yaw + anchor[2]
+    return dataclasses.replace(pose, x=anchor[0] + c * pose.x - s * pose.y,
+                               y=anchor[1] + s * pose.x + c * pose.y,
+                               yaw=math.atan2(math.sin(yaw), math.cos(yaw)))

@@ -27,9 +27,14 @@ def write_bag(path, images: Sequence[Tuple[float, np.ndarray]],
               poses: Sequence[Tuple[float, float, float, float]], storage: str = 'mcap',
               image_topic: str = '/camera/image_raw', pose_topic: str = '/odom',
               compressed: bool = False, pose_type: str = 'odometry',
-              extra_topic: bool = True) -> Path:
+              extra_topic: bool = True, pose_frame: str = 'map', body_frame: str = 'base_link',
+              image_frame: str = 'camera', tf_static: Sequence[tuple] = ()) -> Path:
     """Write ``images`` [(t, rgb)] and ``poses`` [(t, x, y, yaw)] (``pose_type`` 'odometry' or
-    'pose_stamped'; with 'navsatfix' x, y are lat, lon) to a new rosbag2 directory."""
+    'pose_stamped'; with 'navsatfix' x, y are lat, lon) to a new rosbag2 directory.
+
+    Poses are stamped in ``pose_frame`` (Odometry child ``body_frame``), images in
+    ``image_frame``; ``tf_static`` [(parent, child, (x, y, z), (qx, qy, qz, qw))] is written
+    once to /tf_static."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import get_typestore, Stores
     ts = get_typestore(Stores.ROS2_HUMBLE)
@@ -43,10 +48,22 @@ def write_bag(path, images: Sequence[Tuple[float, np.ndarray]],
         cp = w.add_connection(pose_topic, kinds[pose_type], typestore=ts) if poses else None
         cx = w.add_connection('/chatter', 'std_msgs/msg/String', typestore=ts) \
             if extra_topic else None
+        if tf_static:
+            t0 = min([t for t, _ in images] + [p[0] for p in poses] or [0.0])
+            ct = w.add_connection('/tf_static', 'tf2_msgs/msg/TFMessage', typestore=ts)
+            tfs = []
+            for parent, child, xyz, quat in tf_static:
+                tf = T['geometry_msgs/msg/Transform'](
+                    translation=T['geometry_msgs/msg/Vector3'](*map(float, xyz)),
+                    rotation=T['geometry_msgs/msg/Quaternion'](*map(float, quat)))
+                tfs.append(T['geometry_msgs/msg/TransformStamped'](
+                    header=_header(T, t0, parent), child_frame_id=child, transform=tf))
+            w.write(ct, int(round(t0 * 1e9)),
+                    ts.serialize_cdr(T['tf2_msgs/msg/TFMessage'](transforms=tfs), ct.msgtype))
         events = [(t, 0, v) for t, v in images] + [(p[0], 1, p) for p in poses]
         for t, kind, v in sorted(events, key=lambda e: (e[0], e[1])):
             if kind == 0:
-                h = _header(T, t, 'camera')
+                h = _header(T, t, image_frame)
                 if compressed:
                     msg = T[img_type](header=h, format='jpeg',
                                       data=np.frombuffer(encode_compressed(v), np.uint8))
@@ -56,7 +73,7 @@ def write_bag(path, images: Sequence[Tuple[float, np.ndarray]],
                                       data=np.ascontiguousarray(v).reshape(-1))
                 conn = ci
             else:
-                msg = _pose_msg(T, pose_type, v)
+                msg = _pose_msg(T, pose_type, v, pose_frame, body_frame)
                 conn = cp
             w.write(conn, int(round(t * 1e9)), ts.serialize_cdr(msg, conn.msgtype))
             if cx is not None and kind == 1:
@@ -65,9 +82,9 @@ def write_bag(path, images: Sequence[Tuple[float, np.ndarray]],
     return Path(path)
 
 
-def _pose_msg(T, pose_type: str, v):
+def _pose_msg(T, pose_type: str, v, frame: str = 'map', body: str = 'base_link'):
     t, a, b, yaw = v
-    h = _header(T, t, 'map')
+    h = _header(T, t, frame)
     if pose_type == 'navsatfix':
         st = T['sensor_msgs/msg/NavSatStatus'](status=0, service=1)
         return T['sensor_msgs/msg/NavSatFix'](header=h, status=st, latitude=a, longitude=b,
@@ -85,4 +102,4 @@ def _pose_msg(T, pose_type: str, v):
                                            angular=T['geometry_msgs/msg/Vector3'](x=0., y=0.,
                                                                                   z=0.)),
         covariance=np.zeros(36))
-    return T['nav_msgs/msg/Odometry'](header=h, child_frame_id='base_link', pose=pwc, twist=twist)
+    return T['nav_msgs/msg/Odometry'](header=h, child_frame_id=body, pose=pwc, twist=twist)

@@ -16,11 +16,13 @@ import numpy as np
 
 from vpr_ros.imaging import decode_compressed, decode_raw, ImageDecodeError
 from vpr_ros.io.bag_backends import open_backend
-from vpr_ros.io.bag_poses import (fill_fix_track, header_stamp, norm_type, pose_from_msg,
-                                  POSE_TYPES, PoseSample, PoseTrack)
+from vpr_ros.io.bag_poses import (fill_fix_track, header_stamp, msg_frames, norm_type,
+                                  pose_from_msg, POSE_TYPES, PoseSample, PoseTrack,
+                                  StaticTransforms, transform_matrix)
 
 log = logging.getLogger(__name__)
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+TF_TYPE = 'tf2_msgs/msg/TFMessage'
 
 
 class BagError(ValueError):
@@ -79,6 +81,10 @@ class BagReader:
         if pose_topic or require_pose:
             self.pose_topic = _pick(self.topics, POSE_TYPES, pose_topic, 'pose', self.path)
         self._track: Optional[PoseTrack] = None
+        # frames of the pose messages (see pose_track()): {header.frame_id: count} (None for
+        # NavSatFix, geographic) and {frame whose pose it is: count} ('' = not said)
+        self.pose_frames: Dict[Optional[str], int] = {}
+        self.body_frames: Dict[str, int] = {}
 
     def close(self) -> None:
         self._reader.close()
@@ -123,6 +129,9 @@ class BagReader:
         last, unordered, fix = -np.inf, 0, False
         for msgtype, stamp, msg in self._messages(self.pose_topic) if self.pose_topic else ():
             fix = norm_type(msgtype) == 'sensor_msgs/msg/NavSatFix'
+            frame, body = msg_frames(msgtype, msg)
+            self.pose_frames[frame] = self.pose_frames.get(frame, 0) + 1
+            self.body_frames[body] = self.body_frames.get(body, 0) + 1
             s = pose_from_msg(msgtype, msg, stamp)
             if s is None:
                 self._warn('pose at %.3f s has no valid position; skipped', stamp)
@@ -140,6 +149,26 @@ class BagReader:
             fill_fix_track(track.samples, self.origin)
         self._track = track
         return track
+
+    def image_frame(self) -> str:
+        """header.frame_id of the first readable image message ('' if none says)."""
+        for _msgtype, _stamp, msg in self._messages(self.image_topic):
+            return str(getattr(getattr(msg, 'header', None), 'frame_id', '') or '').lstrip('/')
+        return ''
+
+    def static_transforms(self) -> Optional[StaticTransforms]:
+        """The bag's /tf_static tree; None when the bag has no /tf_static topic."""
+        topics = [t for t, m in self.topics.items()
+                  if norm_type(m) == TF_TYPE and t.rstrip('/').endswith('tf_static')]
+        if not topics:
+            return None
+        tree = StaticTransforms()
+        for topic in sorted(topics):
+            for _msgtype, _stamp, msg in self._messages(topic):
+                for tf in getattr(msg, 'transforms', ()):
+                    tree.add(tf.header.frame_id, tf.child_frame_id,
+                             transform_matrix(tf.transform.translation, tf.transform.rotation))
+        return tree
 
     def frames(self) -> Iterator[BagFrame]:
         """Decoded image frames with the pose at their stamp (None when none is within

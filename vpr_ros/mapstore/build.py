@@ -52,6 +52,10 @@ class BuildConfig:
     progress: bool = True
     executor: str = 'local'            # local | ray (workers = Ray actors)
     ray_address: str = 'auto'          # auto | local | HOST:PORT | ray://HOST:PORT
+    map_frame: str = 'map'             # frame of the map; bag poses must be in it, or anchored
+    anchor: Tuple[float, ...] = ()     # x y yaw (m, m, rad) of the bag pose frame in map_frame
+    camera_extrinsics: str = 'tf_static'  # tf_static (camera mount from the bag) | none
+    camera_mount: Tuple[float, ...] = ()  # x y yaw of the camera in base_link, by hand
 
 
 def fingerprint(cfg: BuildConfig) -> Dict:
@@ -75,7 +79,8 @@ def open_source(cfg: BuildConfig):
         return src.BagSource(cfg.input, cfg.image_topic or None, cfg.pose_topic or None,
                              keyframes=KeyframeConfig(cfg.keyframe_dist, cfg.keyframe_angle),
                              tolerance_s=cfg.pose_tolerance, robot_id=cfg.robot_id,
-                             session=cfg.session)
+                             session=cfg.session, map_frame=cfg.map_frame, anchor=cfg.anchor,
+                             extrinsics=cfg.camera_extrinsics, camera_mount=cfg.camera_mount)
     raise ValueError(f'unknown source {cfg.source!r}; use vg, manifest or bag')
 
 
@@ -327,5 +332,7 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
                'seconds': round(dt, 3), 'encode_seconds': round(t_enc, 3),
                'images_per_s': round(encoded / t_enc, 2) if t_enc > 0 else 0.0,
                'executor': cfg.executor, 'workers': cfg.workers, 'out': str(out)}
+    if getattr(source, 'frames', None):
+        summary['frames'] = source.frames  # bag: pose frame, anchor, camera mount applied
     store.close()
     return summary

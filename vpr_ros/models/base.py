@@ -87,3 +87,19 @@ def preprocess(rgb: np.ndarray, size, mean, std) -> torch.Tensor:
     m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - m) / s
+
+
+def compose(backbone: nn.Module, aggregator: nn.Module, *, spec: ModelSpec,
+            dim: Optional[int] = None, input_size=None, projection: bool = False) -> VPRModel:
+    """backbone -> aggregator (-> linear projection) as a VPRModel.
+
+    The aggregator's width is its declared ``out_dim`` (vpr_ros.models.aggregators); the
+    output width is ``dim`` (default: the aggregator's width; a different one adds a linear
+    projection, as does ``projection=True``).
+    """
+    width = int(getattr(aggregator, 'out_dim', 0) or 0)
+    if width < 1:
+        raise ValueError(f'{type(aggregator).__name__} does not declare its output width '
+                         f'(out_dim); give it the input width (e.g. GeM(in_dim=C))')
+    return VPRModel(spec, backbone, aggregator, width, dim or width, input_size=input_size,
+                    projection=projection)

@@ -21,10 +21,6 @@ from vpr_ros.models.registry import create_model
 _NOT_ARCH = ('pretrained', 'checkpoint', 'allow_random_aggregator')
 
 
-class IncompatibleModelError(ValueError):
-    """A query network's descriptors cannot be searched against a map's descriptors."""
-
-
 def model_meta(model, compatible_with: Optional[dict] = None) -> Dict[str, Any]:
     """The JSON-serialisable description of ``model`` (a VPRModel made by create_model)."""
     kwargs = {k: v for k, v in getattr(model, 'create_kwargs', {}).items()
@@ -99,27 +95,6 @@ def load_checkpoint(path: str, input_size=None):
     if int(model.dim) != int(meta['dim']):
         raise CheckpointError(f'{path!r}: rebuilt model is {model.dim}-d, file says {meta["dim"]}')
     return model.eval(), meta
-
-
-def check_compatible(meta, map_encoder: str, map_dim: int) -> None:
-    """Raise IncompatibleModelError unless ``meta``'s descriptors can search the map.
-
-    ``meta`` is checkpoint metadata (or an Encoder). Compatible means: trained against the
-    map's encoder (``compatible_with``) with the same width, or being that encoder itself.
-    """
-    if isinstance(meta, dict):
-        name, dim, comp = meta.get('name'), meta.get('dim'), meta.get('compatible_with')
-    else:
-        name, dim, comp = meta.name, meta.dim, meta.compatible_with
-    target = comp or {'encoder': name, 'dim': dim}
-    if target['encoder'] == map_encoder and int(target['dim']) == int(map_dim) \
-            and int(dim) == int(map_dim):
-        return
-    side = f'trained for {comp["encoder"]!r} ({comp["dim"]}-d)' if comp else 'not trained ' \
-        'against any gallery model'
-    raise IncompatibleModelError(
-        f'query model {name!r} ({dim}-d, {side}) cannot search a map built by {map_encoder!r} '
-        f'({map_dim}-d): use the map\'s own encoder or a query checkpoint trained against it.')
 
 
 def weights_fingerprint(model) -> str:

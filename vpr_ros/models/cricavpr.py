@@ -25,14 +25,17 @@ releases.py), ``cross_image``, ``allow_random_aggregator`` (backbone-only file w
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from vpr_ros.models.base import VPRModel
-from vpr_ros.models.d2vpr import (_pick, _size, AdaptedViT, build_vit, read_weights,
-                                  split_tokens, VIT_KEYS)
+from vpr_ros.models.aggregators.region_gem import RegionGeM
+from vpr_ros.models.aggregators.tdda import cross_image_encoder, region_bounds  # noqa: F401
+from vpr_ros.models.backbones.adapted_vit import AdaptedViT
+from vpr_ros.models.backbones.vit import pick, round_to_patch, split_tokens, VIT_KEYS
+from vpr_ros.models.base import compose, VPRModel
+from vpr_ros.models.d2vpr import build_vit, read_weights
 from vpr_ros.models.spec import ModelSpec, register_model
-from vpr_ros.models.tdda import cross_image_encoder, region_bounds  # noqa: F401 (API)
+
+__all__ = ['build_cricavpr', 'CricaBackbone', 'CRICA_SPEC', 'RegionGeM']
 
 
 class CricaBackbone(nn.Module):
@@ -50,53 +53,18 @@ class CricaBackbone(nn.Module):
         return split_tokens(tokens, vit.num_prefix_tokens, grid)
 
 
-class RegionGeM(nn.Module):
-    """(patch map, CLS) -> 14 region tokens (global, 2x2, 3x3), flattened and L2-normalised."""
-
-    def __init__(self, dim: int, global_token: str = 'cls', cross_image: bool = False,
-                 p: float = 3.0):
-        super().__init__()
-        if global_token not in ('cls', 'gem'):
-            raise ValueError(f"global_token must be 'cls' or 'gem', got {global_token!r}")
-        self.global_token = global_token
-        self.p = nn.Parameter(torch.ones(1) * p)
-        self.encoder = cross_image_encoder(dim) if cross_image else None
-
-    def _gem(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(-2, -1)).pow(1.0 / self.p)
-
-    def tokens(self, feats) -> torch.Tensor:
-        """The 14 tokens (B, 14, C) before the cross-image encoder."""
-        fmap, cls = feats
-        x = F.normalize(fmap, dim=1).clamp(min=1e-6).pow(self.p)
-        h, w = int(fmap.shape[-2]), int(fmap.shape[-1])
-        out = [cls if self.global_token == 'cls' else self._gem(x)]
-        for level in (0, 1):
-            ys, xs = region_bounds(h)[level], region_bounds(w)[level]
-            for i in range(len(ys) - 1):
-                for j in range(len(xs) - 1):
-                    out.append(self._gem(x[:, :, ys[i]:ys[i + 1], xs[j]:xs[j + 1]]))
-        return torch.stack(out, dim=1)
-
-    def forward(self, feats) -> torch.Tensor:
-        t = self.tokens(feats)
-        if self.encoder is not None:
-            t = self.encoder(t)
-        return F.normalize(t.flatten(1), dim=-1)
-
-
 def build_cricavpr(spec: ModelSpec, pretrained: bool = False, dim=None, input_size=None,
                    checkpoint: str = '', cross_image=None, global_token: str = 'cls',
                    adapters: bool = True, pos_embed_size: int = 0,
                    allow_random_aggregator: bool = False, **kw) -> VPRModel:
     """Factory of ``cricavpr_vitb14`` (see the module docstring for the options)."""
-    vit_kw = _pick(kw, VIT_KEYS)
+    vit_kw = pick(kw, VIT_KEYS)
     if kw:
         raise TypeError(f'{spec.name}: unknown options {sorted(kw)}')
     if pretrained and not checkpoint:
         raise ValueError(f'{spec.name}: pretrained=True needs checkpoint=PATH (DINOv2 ViT-B/14 '
                          f'weights file); there is no model hub offline')
-    size = _size(input_size, spec)
+    size = round_to_patch(input_size or spec.input_size)
     sd, layout = read_weights(spec.name, checkpoint, 'cricavpr')
     if cross_image is None:  # the release holds (and its descriptors need) the encoder
         cross_image = layout == 'cricavpr'
@@ -108,7 +76,7 @@ def build_cricavpr(spec: ModelSpec, pretrained: bool = False, dim=None, input_si
     backbone = CricaBackbone(vit, adapters)
     c = backbone.out_channels
     agg = RegionGeM(c, global_token, bool(cross_image))
-    model = VPRModel(spec, backbone, agg, 14 * c, dim or 14 * c, input_size=size)
+    model = compose(backbone, agg, spec=spec, dim=dim, input_size=size)
     model.implied_kwargs = {'cross_image': bool(cross_image)}
     if layout == 'cricavpr':
         from vpr_ros.models.releases import load_release

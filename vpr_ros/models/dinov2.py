@@ -11,77 +11,53 @@ num_layers, row_dim; SALAD: num_clusters, cluster_dim, token_dim, hidden, dropou
 architecture overrides (embed_dim, depth, num_heads; for tests).
 
 As in the official code, BoQ reads the ViT tokens before the final norm; SALAD and GeM after.
+
+The family is the product SIZES x (plain, registers) x AGGREGATORS: adding an aggregator is a
+file in vpr_ros/models/aggregators/ (declaring OPTIONS and output_width) and a row in
+AGGREGATORS below.
 """
 from __future__ import annotations
 
-import timm
-import torch
-from torch import nn
+import dataclasses
 
-from vpr_ros.models.aggregators import GeM
-from vpr_ros.models.base import VPRModel
-from vpr_ros.models.boq import BoQ
+import torch
+
+from vpr_ros.models.aggregators.boq import BoQ
+from vpr_ros.models.aggregators.gem import GeM
+from vpr_ros.models.aggregators.salad import SALAD
+from vpr_ros.models.backbones.dinov2 import DINOv2Backbone, SIZES, timm_name as _timm_name
+from vpr_ros.models.backbones.vit import PATCH, pick, round_to_patch, VIT_KEYS
+from vpr_ros.models.base import compose, VPRModel
 from vpr_ros.models.dinov2_weights import load_vit_weights, official_url
 from vpr_ros.models.spec import ModelSpec, register_model
 from vpr_ros.models.releases import (AGGREGATOR_SEED, detect_layout, load_release,
                                      MissingWeightsError, RandomAggregatorError,
                                      random_aggregator_message, read_release, require_layout)
-from vpr_ros.models.salad import SALAD
 
-__all__ = ['build_dinov2', 'DINOv2Backbone', 'load_pretrained', 'MissingWeightsError',
-           'RandomAggregatorError', 'round_to_patch']
-
-PATCH = 14
-SIZES = {'s': ('small', 384), 'b': ('base', 768), 'l': ('large', 1024), 'g': ('giant', 1536)}
-VIT_KEYS = ('embed_dim', 'depth', 'num_heads', 'mlp_ratio', 'init_values')
-BOQ_KEYS = ('proj_dim', 'num_queries', 'num_layers', 'row_dim')
-SALAD_KEYS = ('num_clusters', 'cluster_dim', 'token_dim', 'hidden', 'sinkhorn_iters', 'dropout')
+__all__ = ['AGGREGATORS', 'build_dinov2', 'DINOv2Backbone', 'Head', 'load_pretrained',
+           'MissingWeightsError', 'PATCH', 'RandomAggregatorError', 'round_to_patch', 'SIZES']
 
 
-def round_to_patch(size, patch: int = PATCH):
-    """int or (h, w) -> (h, w), each rounded to the nearest multiple of ``patch`` (>= patch)."""
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    return tuple(max(patch, int(round(int(v) / patch)) * patch) for v in (h, w))
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A row of the DINOv2 x aggregator table."""
+
+    cls: type  # the aggregator class (vpr_ros.models.aggregators): OPTIONS, output_width
+    input_px: int = 224  # default (square) input side
+    final_norm: bool = True  # the aggregator reads the ViT tokens after its final norm
+    # a paper release (backbone + aggregator, layout named like the row) loads with
+    # checkpoint=; backbone-only weights would leave the aggregator random (refused unless
+    # allow_random_aggregator)
+    release: bool = False
 
 
-class DINOv2Backbone(nn.Module):
-    """timm DINOv2 ViT -> ``(patch map (B,C,h,w), cls token (B,C))``, after the final norm
-    unless ``final_norm=False`` (BoQ's released model reads the tokens before it)."""
-
-    def __init__(self, timm_name: str, input_size, freeze_blocks: int = 0,
-                 final_norm: bool = True, **vit_kw):
-        super().__init__()
-        self.vit = timm.create_model(timm_name, pretrained=False, num_classes=0,
-                                     img_size=tuple(input_size), **vit_kw)
-        self.out_channels = self.vit.num_features
-        self.final_norm = bool(final_norm)
-        self.freeze(freeze_blocks)
-
-    def freeze(self, n: int) -> None:
-        """Freeze the embeddings and the first ``n`` transformer blocks (n=0: nothing)."""
-        depth = len(self.vit.blocks)
-        if not 0 <= n <= depth:
-            raise ValueError(f'freeze_blocks must be between 0 and the depth {depth}, got {n}')
-        if n == 0:
-            return
-        frozen = [self.vit.patch_embed, *self.vit.blocks[:n]]
-        params = [p for m in frozen for p in m.parameters()]
-        params += [p for p in (self.vit.cls_token, self.vit.pos_embed,
-                               getattr(self.vit, 'reg_token', None)) if p is not None]
-        for p in params:
-            p.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor):
-        vit = self.vit
-        if self.final_norm:
-            tokens = vit.forward_features(x)
-        else:
-            tokens = vit.blocks(vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x)))))
-        cls = tokens[:, 0]
-        patches = tokens[:, vit.num_prefix_tokens:]
-        h, w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
-        fmap = patches.transpose(1, 2).reshape(x.shape[0], patches.shape[-1], h, w)
-        return fmap, cls
+AGGREGATORS = {
+    'gem': Head(GeM),
+    'boq': Head(BoQ, input_px=322, final_norm=False, release=True),
+    'salad': Head(SALAD, release=True),
+}
+BOQ_KEYS = BoQ.OPTIONS
+SALAD_KEYS = SALAD.OPTIONS
 
 
 def _cached_hub_file(timm_name: str):
@@ -126,73 +102,51 @@ def load_pretrained(backbone: DINOv2Backbone, timm_name: str, size: str, registe
     return path
 
 
-def _pick(kw: dict, keys) -> dict:
-    return {k: kw.pop(k) for k in keys if k in kw}
-
-
 def build_dinov2(spec: ModelSpec, size: str, registers: bool, agg: str, pretrained=False,
                  dim=None, input_size=None, freeze_blocks: int = 0, checkpoint: str = '',
                  allow_random_aggregator: bool = False, **kw) -> VPRModel:
     """Factory behind every ``dinov2_*`` name (see the module docstring for the options)."""
-    timm_name = f'vit_{SIZES[size][0]}_patch14{"_reg4" if registers else ""}_dinov2'
-    vit_kw, boq_kw, salad_kw = _pick(kw, VIT_KEYS), _pick(kw, BOQ_KEYS), _pick(kw, SALAD_KEYS)
+    head = AGGREGATORS[agg]
+    timm_name = _timm_name(size, registers)
+    vit_kw = pick(kw, VIT_KEYS)
+    # every row's options are accepted (those of other aggregators are ignored)
+    options = {name: pick(kw, row.cls.OPTIONS) for name, row in AGGREGATORS.items()}[agg]
     if kw:
+        known = [k for row in AGGREGATORS.values() for k in row.cls.OPTIONS]
         raise TypeError(f'{spec.name}: unknown options {sorted(kw)}; known: dim, input_size, '
                         f'freeze_blocks, checkpoint, allow_random_aggregator, '
-                        f'{", ".join(VIT_KEYS + BOQ_KEYS)}, {", ".join(SALAD_KEYS)}')
+                        f'{", ".join(VIT_KEYS + tuple(dict.fromkeys(known)))}')
     sd, layout = None, None
     if checkpoint:
         sd = read_release(checkpoint)
         layout = detect_layout(sd)
-        require_layout(layout, ('dinov2',) if agg == 'gem' else ('dinov2', agg), spec.name,
+        require_layout(layout, ('dinov2', agg) if head.release else ('dinov2',), spec.name,
                        checkpoint)
     size_hw = round_to_patch(input_size or spec.input_size)
-    backbone = DINOv2Backbone(timm_name, size_hw, int(freeze_blocks), final_norm=agg != 'boq',
-                              **vit_kw)
+    backbone = DINOv2Backbone(timm_name, size_hw, int(freeze_blocks),
+                              final_norm=head.final_norm, **vit_kw)
     if layout == 'dinov2' or (pretrained and not checkpoint):
-        if agg != 'gem' and not allow_random_aggregator:
+        if head.release and not allow_random_aggregator:
             raise RandomAggregatorError(random_aggregator_message(spec.name, checkpoint))
         load_pretrained(backbone, timm_name, size, registers, checkpoint, sd)
     # a random aggregator starts from a fixed seed: two processes give the same descriptors
     with torch.random.fork_rng(devices=[]):
         if allow_random_aggregator:
             torch.manual_seed(AGGREGATOR_SEED)
-        model = _with_aggregator(spec, backbone, agg, dim, size_hw, boq_kw, salad_kw)
-    if layout == agg:
+        c = backbone.out_channels
+        aggregator = head.cls(in_dim=c, **head.cls.fit_width(c, dim, options))
+        model = compose(backbone, aggregator, spec=spec, dim=dim, input_size=size_hw)
+    if head.release and layout == agg:
         load_release(model, sd, agg, checkpoint)
     return model
 
 
-def _with_aggregator(spec, backbone, agg, dim, size_hw, boq_kw, salad_kw) -> VPRModel:
-    c = backbone.out_channels
-    if agg == 'gem':
-        aggregator, native = GeM(), c
-    elif agg == 'boq':
-        proj = int(boq_kw.get('proj_dim') or c // 2)
-        if dim and 'row_dim' not in boq_kw and int(dim) % proj == 0:
-            boq_kw['row_dim'] = int(dim) // proj
-        aggregator = BoQ(c, **boq_kw)
-        native = aggregator.out_dim
-    else:
-        rest = int(dim or 0) - int(salad_kw.get('token_dim', 256))
-        clusters = int(salad_kw.get('num_clusters', 64))
-        if dim and 'cluster_dim' not in salad_kw and rest > 0 and rest % clusters == 0:
-            salad_kw['cluster_dim'] = rest // clusters
-        aggregator = SALAD(c, **salad_kw)
-        native = aggregator.out_dim
-    return VPRModel(spec, backbone, aggregator, native, dim or native, input_size=size_hw)
-
-
-def _native_dim(size: str, agg: str) -> int:
-    c = SIZES[size][1]
-    return {'gem': c, 'boq': (c // 2) * 32, 'salad': 256 + 64 * 128}[agg]
-
-
 def _register(size: str, registers: bool, agg: str) -> None:
+    head = AGGREGATORS[agg]
     name = f'dinov2_vit{size}14{"_reg" if registers else ""}_{agg}'
-    px = 322 if agg == 'boq' else 224
     spec = ModelSpec(
-        name=name, role='gallery', input_size=(px, px), dim=_native_dim(size, agg),
+        name=name, role='gallery', input_size=(head.input_px, head.input_px),
+        dim=head.cls.output_width(SIZES[size][1]),
         weights=f'{official_url(size, registers)} (checkpoint=...) or the timm hub',
         description=f'DINOv2 ViT-{size.upper()}/14{" + 4 registers" if registers else ""} '
                     f'+ {agg.upper()}')
@@ -204,5 +158,5 @@ def _register(size: str, registers: bool, agg: str) -> None:
 
 for _size in SIZES:
     for _reg in (False, True):
-        for _agg in ('gem', 'boq', 'salad'):
+        for _agg in AGGREGATORS:
             _register(_size, _reg, _agg)

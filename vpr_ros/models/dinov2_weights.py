@@ -9,14 +9,13 @@ interpolates it (``resample_pos_embed``). transformers keys: see hf_dinov2.py.
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Dict, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from vpr_ros.models.backbones.vit import resample_pos_embed
 from vpr_ros.models.hf_dinov2 import hf_to_official, is_hf_layout
 
 OFFICIAL_URL = ('https://dl.fbaipublicfiles.com/dinov2/dinov2_vit{size}14/'
@@ -103,30 +102,6 @@ def to_official(sd: Dict[str, torch.Tensor], embed_dim: int, swiglu: bool = Fals
             k = k.replace('.mlp.fc1.', '.mlp.w12.').replace('.mlp.fc2.', '.mlp.w3.')
         out[k] = v
     return out
-
-
-def resample_pos_embed(pos: torch.Tensor, vit: nn.Module) -> torch.Tensor:
-    """Resample a square-grid position embedding to ``vit``'s patch grid, as the official
-    DINOv2 forward does for that input size (so a file gives the official tokens).
-
-    Plain models: bicubic with scale factor (n + 0.1) / side and no antialias (the official
-    ``interpolate_offset=0.1``); register models: bicubic to the size, antialiased (their
-    official ``interpolate_offset=0``, ``interpolate_antialias=True``). Computed in float32.
-    """
-    prefix = 0 if getattr(vit, 'no_embed_class', False) else vit.num_prefix_tokens
-    n = pos.shape[1] - prefix
-    side = int(round(math.sqrt(n)))
-    if side * side != n:
-        raise ValueError(f'pos_embed has {n} patch positions, not a square grid')
-    rows, cols = (int(v) for v in vit.patch_embed.grid_size)
-    grid = pos[:, prefix:].float().reshape(1, side, side, -1).permute(0, 3, 1, 2)
-    if getattr(vit, 'reg_token', None) is not None:
-        grid = F.interpolate(grid, size=(rows, cols), mode='bicubic', antialias=True)
-    else:
-        scale = ((rows + 0.1) / side, (cols + 0.1) / side)
-        grid = F.interpolate(grid, scale_factor=scale, mode='bicubic', antialias=False)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1).to(pos.dtype)
-    return torch.cat([pos[:, :prefix], grid], dim=1)
 
 
 def load_vit_weights(vit: nn.Module, path, sd: Optional[Dict[str, torch.Tensor]] = None) -> None:

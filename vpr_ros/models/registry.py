@@ -2,6 +2,8 @@
 
 Each model registers a factory together with its defaults (input size, normalisation,
 descriptor width, weight source). ``create_model(name, pretrained=..., **kw)`` builds it.
+The built-in models are registered by the package's ``__init__`` (vpr_ros.models), which
+Python runs before this module is used.
 """
 from __future__ import annotations
 
@@ -11,21 +13,14 @@ from vpr_ros.models.spec import (  # noqa: F401 - part of this API
     _REGISTRY, IMAGENET_MEAN, IMAGENET_STD, ModelSpec, register_model)
 
 
-def _ensure_builtin_models() -> None:
-    # Importing the modules runs their @register_model decorators.
-    from vpr_ros.models import builtin  # noqa: F401
-
-
 def list_models(role: Optional[str] = None) -> List[str]:
     """Names of the registered models, optionally only those usable in ``role``."""
-    _ensure_builtin_models()
     return sorted(n for n, (s, _) in _REGISTRY.items()
                   if role is None or s.role in (role, 'both'))
 
 
 def get_spec(name: str) -> ModelSpec:
     """The registered defaults of ``name``; KeyError with the known names otherwise."""
-    _ensure_builtin_models()
     if name not in _REGISTRY:
         raise KeyError(f'unknown model {name!r}; registered models: {", ".join(list_models())}')
     return _REGISTRY[name][0]

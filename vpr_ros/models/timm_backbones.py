@@ -1,26 +1,15 @@
-"""Query models built from any timm backbone: features -> GeM -> projection."""
+"""Query models built from any timm backbone: features -> GeM -> projection.
+
+TimmFeatureMap lives in vpr_ros.models.backbones.timm_cnn (re-exported here)."""
 from __future__ import annotations
 
-import timm
-from torch import nn
-
-from vpr_ros.models.aggregators import GeM
-from vpr_ros.models.base import VPRModel
+from vpr_ros.models.aggregators.gem import GeM
+from vpr_ros.models.backbones.timm_cnn import TimmFeatureMap
+from vpr_ros.models.base import compose
 from vpr_ros.models.spec import ModelSpec, register_model
 
 
-class TimmFeatureMap(nn.Module):
-    """The last feature map (B,C,H,W) of a timm model (classifier and pooling removed)."""
-
-    def __init__(self, timm_name: str, pretrained: bool = False):
-        super().__init__()
-        # forward_features never applies the head, so the pooling can stay (some timm models,
-        # e.g. efficientvit_b2, refuse global_pool='').
-        self.net = timm.create_model(timm_name, pretrained=pretrained, num_classes=0)
-        self.out_channels = self.net.num_features
-
-    def forward(self, x):
-        return self.net.forward_features(x)
+__all__ = ['build_timm_gem', 'TimmFeatureMap']
 
 
 def build_timm_gem(spec: ModelSpec, pretrained: bool = False, timm_name: str = '',
@@ -35,8 +24,8 @@ def build_timm_gem(spec: ModelSpec, pretrained: bool = False, timm_name: str = '
     backbone = TimmFeatureMap(timm_name or spec.name.split(':', 1)[-1], pretrained=pretrained)
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
-    return VPRModel(spec, backbone, GeM(), backbone.out_channels, dim, input_size=input_size,
-                    projection=spec.role == 'query')
+    return compose(backbone, GeM(in_dim=backbone.out_channels), spec=spec, dim=dim or spec.dim,
+                   input_size=input_size, projection=spec.role == 'query')
 
 
 def _register_timm_query(name: str, timm_name: str, size=(224, 224), dim=512):

@@ -29,8 +29,8 @@ from vpr_ros.training.query_init import (  # noqa: F401 - part of this module's 
 
 
 @dataclasses.dataclass
-class AsymTrainConfig:
-    """Settings of ``vpr-ros train asym`` (each field is a --flag of the same name)."""
+class AsymTrainerConfig:
+    """The trainer's settings: data, gallery and query models, loss, optimisation."""
 
     gallery_model: str = 'efficientnet_lite0_vpr'   # frozen gallery (map) model
     gallery_checkpoint: str = ''                    # its weights, if not built in
@@ -68,6 +68,17 @@ class AsymTrainConfig:
     warm_start_ridge: float = 1e-3                  # its ridge, relative to the images
     place_cell_m: float = 20.0                      # geo grid when the data has no place ids
     place_yaw_bins: int = 0                         # split grid cells by heading
+    workers: int = 0                                # image decoding threads (0 = main)
+    threads: int = 2                                # torch CPU threads
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class AsymExperimentConfig:
+    """The experiment's settings around the trainer: baselines and ablations, held-out
+    evaluation, map growth, hubness, cost table and latency (comparison / report)."""
+
     baselines: str = 'symmetric,csd'                # '' or any of symmetric,csd,d2vpr
     ablate_gamma0: bool = True                      # also train ours with gamma = 0
     ablate_centroid: bool = True                    # and with centroid_weight 0 (paper)
@@ -89,10 +100,12 @@ class AsymTrainConfig:
     hubness_places: float = 0.1                     # share of training places as its reference
     latency_runs: int = 30
     export_onnx: bool = False
-    workers: int = 0                                # image decoding threads (0 = main)
-    threads: int = 2                                # torch CPU threads
-    seed: int = 0
-    progress: bool = True
+
+
+@dataclasses.dataclass
+class AsymTrainConfig(AsymExperimentConfig, AsymTrainerConfig):
+    """Settings of ``vpr-ros train asym`` (each field is a --flag of the same name): the
+    trainer's (AsymTrainerConfig) then the experiment's (AsymExperimentConfig)."""
 
 
 @dataclasses.dataclass

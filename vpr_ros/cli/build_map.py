@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
 
+from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.mapstore.build import build_map, BuildConfig
 
 HELP = {
@@ -14,7 +14,7 @@ HELP = {
     'checkpoint': 'weights file, loaded as create_model(model, pretrained=True, checkpoint=F)',
     'source': 'input kind: vg (database/ queries/ folders), manifest (CSV/JSON), bag',
     'input': 'folder, manifest file or bag path', 'out': 'map directory to create',
-    'image_topic': 'bag image topic (default: the only image topic)',
+    'image_topic': "bag image topic ('' = the only image topic)",
     'pose_topic': 'bag pose topic: Odometry, PoseStamped, PoseWithCovarianceStamped, NavSatFix',
     'keyframe_dist': 'bag keyframe every N metres travelled',
     'keyframe_angle': '... or every N degrees turned',
@@ -31,32 +31,15 @@ HELP = {
     'ray_address': 'auto (the `ray start` cluster of this machine, else a new local one), '
                    'local (a new local one) or HOST:PORT of a cluster head',
 }
-REQUIRED = ('model', 'input', 'out')
+OVERRIDES = {'model': {'required': True}, 'input': {'required': True},
+             'out': {'required': True}, 'source': {'choices': ('vg', 'manifest', 'bag')},
+             'dtype': {'choices': ('float16', 'float32')},
+             'executor': {'choices': ('local', 'ray')}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per BuildConfig field."""
-    for f in dataclasses.fields(BuildConfig):
-        flag = '--' + f.name.replace('_', '-')
-        kw = {'help': HELP.get(f.name, ''), 'dest': f.name}
-        if f.name == 'progress':
-            parser.add_argument('--no-progress', dest='progress', action='store_false',
-                                help='hide the progress bar')
-            continue
-        if isinstance(f.default, tuple):
-            kw.update(nargs='+', default=list(f.default),
-                      type=int if f.name == 'input_size' else str)
-        else:
-            kw.update(type=type(f.default), default=f.default)
-        if f.name == 'source':
-            kw['choices'] = ('vg', 'manifest', 'bag')
-        if f.name == 'dtype':
-            kw['choices'] = ('float16', 'float32')
-        if f.name == 'executor':
-            kw['choices'] = ('local', 'ray')
-        if f.name in REQUIRED:
-            kw.update(required=True, default=None)
-        parser.add_argument(flag, **kw)
+    add_dataclass_arguments(parser, BuildConfig, help=HELP, overrides=OVERRIDES)
     parser.add_argument('--json', action='store_true', help='print the summary as JSON')
     parser.add_argument('--bench', type=int, default=0, metavar='N',
                         help='instead of one map, build the first N images of --input with '
@@ -66,16 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    fields = {f.name for f in dataclasses.fields(BuildConfig)}
-    values = {k: v for k, v in vars(args).items() if k in fields}
-    values['input_size'] = tuple(values['input_size'])
-    values['vg_subsets'] = tuple(values['vg_subsets'])
+    cfg = dataclass_from_args(BuildConfig, args)
     try:
         if args.bench:
             from vpr_ros.mapstore.bench_build import run_bench
-            run_bench(BuildConfig(**values), args.bench)
+            run_bench(cfg, args.bench)
             return 0
-        summary = build_map(BuildConfig(**values))
+        summary = build_map(cfg)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         print(f'build-map: error: {exc}', file=sys.stderr)
         return 1
