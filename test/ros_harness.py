@@ -103,3 +103,21 @@ def python_env() -> dict:
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join([str(REPO)] + sys.path[1:])
     return env
+
+
+def wait_started(nodes: dict, encoders=(), matchers=(), timeout: float = 240.0) -> None:
+    """Wait until each named query_encoder says 'ready' and each named matcher 'matching
+    against' its map; a node that exits meanwhile fails the wait with its log."""
+    for name, marker in [(n, 'ready') for n in encoders] + \
+            [(n, 'matching against') for n in matchers]:
+        node = nodes[name]
+        wait_for(lambda: marker in node.log() or not node.alive(), timeout,
+                 what=f'{name} start')
+        assert node.alive(), node.log()[-2000:]
+
+
+def stop_all(client, nodes) -> None:
+    """Close the test client, then stop every node process."""
+    client.close()
+    for n in (nodes.values() if isinstance(nodes, dict) else nodes):
+        n.stop()

@@ -16,7 +16,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from node_fixtures import build_test_map, place_images, write_params
-from ros_harness import NodeProcess, RosClient, wait_for
+from ros_harness import NodeProcess, RosClient, stop_all, wait_for, wait_started
 from test_hostile_inputs import jpeg_bomb, png_bomb
 from vpr_ros.imaging import encode_compressed
 from vpr_ros.msg import Descriptor, Keyframe, PlaceMatch
@@ -52,18 +52,12 @@ def graph(tmp_path_factory, test_model):
          'jpeg': client.node.create_publisher(CompressedImage, 'camera/image_raw/compressed',
                                               10),
          'desc': client.node.create_publisher(Descriptor, 'vpr/descriptor', 10)}
-    for name in ('query_encoder', 'query_encoder_jpeg'):
-        wait_for(lambda: 'ready' in nodes[name].log() or not nodes[name].alive(), 240,
-                 what=f'{name} start')
-        assert nodes[name].alive(), nodes[name].log()[-2000:]
-    wait_for(lambda: 'matching against' in nodes['matcher'].log(), 120, what='matcher map')
+    wait_started(nodes, ('query_encoder', 'query_encoder_jpeg'), ('matcher',))
     wait_for(lambda: client.node.count_subscribers('camera/image_raw') > 0
              and client.node.count_subscribers('camera/image_raw/compressed') > 0
              and client.node.count_subscribers('vpr/descriptor') > 0, 30, what='discovery')
     yield g
-    client.close()
-    for n in nodes.values():
-        n.stop()
+    stop_all(client, nodes)
 
 
 def _bytes(rng, n):

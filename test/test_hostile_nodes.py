@@ -16,7 +16,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from node_fixtures import build_test_map, place_images, write_params
-from ros_harness import NodeProcess, RosClient, wait_for
+from ros_harness import NodeProcess, RosClient, stop_all, wait_for, wait_started
 from test_hostile_inputs import jpeg_bomb
 from vpr_ros.msg import Descriptor, Keyframe, PlaceMatch
 from vpr_ros.nodes.conversions import rgb_to_image
@@ -69,17 +69,12 @@ def graph(tmp_path_factory, test_model):
                                               10),
          'desc_pub': client.node.create_publisher(Descriptor, 'vpr/descriptor', 10),
          'bad_pub': client.node.create_publisher(Descriptor, '/bad/vpr/descriptor', 10)}
-    for name in ('query_encoder', 'jpeg'):
-        wait_for(lambda: 'ready' in nodes[name].log(), 240, what=f'{name} start')
-    for name in ('matcher', 'bad'):
-        wait_for(lambda: 'matching against' in nodes[name].log(), 120, what=f'{name} map')
+    wait_started(nodes, ('query_encoder', 'jpeg'), ('matcher', 'bad'))
     wait_for(lambda: client.node.count_subscribers('camera/image_raw') > 0
              and client.node.count_subscribers('camera/image_raw/compressed') > 0
              and client.node.count_subscribers('/bad/vpr/descriptor') > 0, 30, what='discovery')
     yield g
-    client.close()
-    for n in nodes.values():
-        n.stop()
+    stop_all(client, nodes)
 
 
 def _until_logged(node, text, publish, timeout=20.0):

@@ -9,7 +9,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from node_fixtures import build_test_map, place_images, write_params
-from ros_harness import NodeProcess, RosClient, wait_for
+from ros_harness import NodeProcess, RosClient, stop_all, wait_for, wait_started
 from vpr_ros.msg import Descriptor, LocalizationStatus
 from vpr_ros.nodes.conversions import rgb_to_compressed, rgb_to_image
 
@@ -40,14 +40,11 @@ def graph(tmp_path_factory, test_model):
          'raw': client.node.create_publisher(Image, 'camera/image_raw', 10),
          'jpeg': client.node.create_publisher(CompressedImage, 'camera/image_raw/compressed', 10),
          'info': client.node.create_publisher(CameraInfo, 'camera/camera_info', 10)}
-    wait_for(lambda: 'ready' in nodes['query_encoder'].log(), 240, what='encoder start')
-    wait_for(lambda: 'matching against' in nodes['matcher'].log(), 120, what='matcher map')
+    wait_started(nodes, ('query_encoder',), ('matcher',))
     wait_for(lambda: client.node.count_subscribers('camera/image_raw/compressed') > 0
              and client.node.count_publishers('vpr/status') > 0, 30, what='discovery')
     yield g
-    client.close()
-    for n in nodes.values():
-        n.stop()
+    stop_all(client, nodes)
 
 
 def latest(graph, name):

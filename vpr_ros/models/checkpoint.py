@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from vpr_ros.models.checkpoint_file import (  # noqa: F401 - part of this API
-    CheckpointError, FORMAT, is_checkpoint, META_KEY, read_checkpoint)
+    CheckpointError, FORMAT, is_checkpoint, META_KEY, read_checkpoint, state_mismatch)
 from vpr_ros.models.dinov2_weights import resample_vit_pos_embeds
 from vpr_ros.models.registry import create_model
 # Weight sources are not part of the architecture: the checkpoint holds all weights.
@@ -84,8 +84,7 @@ def load_checkpoint(path: str, input_size=None):
         raise CheckpointError(f'{path!r} needs model {meta["name"]!r}: {e}') from e
     own = model.state_dict()
     resample_vit_pos_embeds(model, state, own)
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    missing, unexpected, bad = state_mismatch(own, state)
     if missing or unexpected or bad:
         raise CheckpointError(
             f'{path!r} does not fit model {meta["name"]!r} {kwargs}: missing {missing[:4]}, '

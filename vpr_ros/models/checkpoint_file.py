@@ -59,3 +59,13 @@ def is_checkpoint(path: str) -> bool:
     except (CheckpointError, FileNotFoundError):
         return False
     return True
+
+
+def state_mismatch(own: Dict[str, torch.Tensor], state: Dict[str, torch.Tensor]):
+    """(missing keys, unexpected keys, 'key (file shape) vs (model shape)' of wrong shapes)
+    of loading ``state`` into a model whose state dict is ``own``; all empty when it fits."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(k.lstrip('?') for k in set(state) - set(own))
+    bad = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
+           for k in own if k in state and state[k].shape != own[k].shape]
+    return missing, unexpected, bad

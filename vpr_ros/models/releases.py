@@ -26,6 +26,7 @@ from typing import Dict, Tuple
 
 import torch
 
+from vpr_ros.models.checkpoint_file import state_mismatch
 from vpr_ros.models.dinov2_weights import (convert_official, read_state_dict,
                                            resample_vit_pos_embeds)
 
@@ -212,10 +213,7 @@ def load_release(model, sd: Dict[str, torch.Tensor], layout: str, path: str = ''
     state, dropped = MAPS[layout](sd)
     own = model.state_dict()
     resample_vit_pos_embeds(model, state, own)
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(k.lstrip('?') for k in set(state) - set(own))
-    bad = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
-           for k in own if k in state and state[k].shape != own[k].shape]
+    missing, unexpected, bad = state_mismatch(own, state)
     if missing or unexpected or bad:
         raise ReleaseLayoutError(
             f'{path!r} ({LAYOUTS[layout]}) does not fit this {model.name}: '
