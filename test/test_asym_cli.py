@@ -391,3 +391,21 @@ def test_hubness_reference_files_for_the_matcher(run_dir, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(desc2, axis=1), 1.0, atol=1e-2)
     with pytest.raises(SystemExit, match='required'):
         main(['hubness-reference', '--checkpoint', str(run_dir / 'ours_asym.pt')])
+
+
+def test_gallery_features_go_to_the_configured_executor(monkeypatch):
+    """`train asym --gallery-executor ray --gallery-workers 3` reaches the feature cache (the
+    Ray path itself is tested in test_mapstore_ray.py)."""
+    import numpy as np
+    from vpr_ros.training import gallery_cache
+    from vpr_ros.training.asym import AsymTrainConfig
+    from vpr_ros.training.asym_heldout import cached_features_fn
+    seen = {}
+
+    def fake(model, paths, cache, *args, **kw):
+        seen.update(kw)
+        return np.zeros((len(paths), 4), np.float32), {}
+    monkeypatch.setattr(gallery_cache, 'cached_gallery_features', fake)
+    cfg = AsymTrainConfig(gallery_executor='ray', gallery_workers=3)
+    assert cached_features_fn(None, '/tmp/x', cfg)(['a', 'b']).shape == (2, 4)
+    assert seen['executor'] == 'ray' and seen['workers'] == 3

