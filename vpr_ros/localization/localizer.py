@@ -113,13 +113,19 @@ class Localizer:
         frame in the robot frame."""
         return self.estimate(self.search(descriptor, stamp, k), odom, odom_delta)
 
+    def _plain_similarity(self, match: Match) -> float:
+        """Cosine of the query to its best candidate: the search's own top score, unless the
+        hubness correction re-scored it (then the stored descriptor is read once)."""
+        if self.hubness is None or match.query is None:
+            return float(match.scores[0])
+        return float(self.store.descriptors_of(match.ids[:1])[0] @ match.query)
+
     def estimate(self, match: Match, odom=None,
                  odom_delta: Optional[Sequence[float]] = None) -> Match:
         """Fill ``match.estimate`` from its top_k candidates (the tracker steps once)."""
         if match.ids.size == 0:
             return match
-        best = float(self.store.descriptors_of(match.ids[:1])[0] @ match.query) \
-            if match.query is not None else float(match.scores[0])
+        best = self._plain_similarity(match)
         if best < self.similarity_floor:
             match.problem = (f'unrecognised frame: best similarity {best:.3f} is below '
                              f'{self.similarity_floor:.3f} (min_similarity)')
