@@ -399,7 +399,7 @@ def test_gallery_features_go_to_the_configured_executor(monkeypatch):
     import numpy as np
     from vpr_ros.training import gallery_cache
     from vpr_ros.training.asym import AsymTrainConfig
-    from vpr_ros.training.asym_heldout import cached_features_fn
+    from vpr_ros.experiments.asym.heldout import cached_features_fn
     seen = {}
 
     def fake(model, paths, cache, *args, **kw):

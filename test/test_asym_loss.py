@@ -163,7 +163,7 @@ def test_align_weight_adds_one_minus_cosine_by_hand():
 
 
 def test_compatibility_is_the_mean_cosine_to_the_gallery_of_the_same_query():
-    from vpr_ros.training.asym_heldout import compatibility
+    from vpr_ros.experiments.asym.heldout import compatibility
     g = np.array([[1.0, 0.0], [0.0, 1.0]])
     split = {'gallery_symmetric': {'query': g},
              'ours_asym': {'query': np.array([[2.0, 0.0], [1.0, 1.0]])},  # cos 1 and 0.7071

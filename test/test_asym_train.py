@@ -9,7 +9,7 @@ from torch import nn
 from vpr_ros.models.base import VPRModel
 from vpr_ros.models.registry import ModelSpec
 from vpr_ros.training import asym, csd
-from vpr_ros.training.evaluate_asym import recall_hits
+from vpr_ros.experiments.asym.recall import recall_hits
 
 SIZE = 32
 HALF = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
@@ -364,7 +364,7 @@ def test_shared_warm_start_is_computed_once_and_copied():
 
 
 def test_precompute_growth_tiles_the_gallery_into_new_places():
-    from vpr_ros.training.asym_cost import precompute_growth
+    from vpr_ros.experiments.asym.cost import precompute_growth
     rng = np.random.default_rng(0)
     f = rng.standard_normal((120, 16)).astype(np.float32)
     f /= np.linalg.norm(f, axis=1, keepdims=True)

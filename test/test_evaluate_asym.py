@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vpr_ros.training import evaluate_asym as ev
+from vpr_ros.experiments.asym import recall as ev
 
 E = np.eye(2, dtype=np.float32)          # two DB descriptors, one per place
 DB_XY = np.array([[0.0, 0.0], [100.0, 0.0]])

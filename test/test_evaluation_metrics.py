@@ -104,7 +104,7 @@ def test_judge_frames_and_latency_summary():
 
 
 def test_db_growth_adds_distractors_that_never_match():
-    from vpr_ros.training.evaluate_asym import Split, db_growth
+    from vpr_ros.experiments.asym.recall import Split, db_growth
     rng = np.random.default_rng(0)
     db = np.eye(8, dtype=np.float32)
     q = db + 0.05 * rng.standard_normal(db.shape).astype(np.float32)

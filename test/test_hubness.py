@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vpr_ros.hubness import corrected_scores, hub_bias, with_bias
-from vpr_ros.training.asym_hubness import (
+from vpr_ros.experiments.asym.hubness import (
     HubnessReference, add_csls_systems, base_tag, biased_distractors, split_reference)
 
 

@@ -93,7 +93,7 @@ def test_build_map_from_mcap_bag(tmp_path):
 
 
 def test_bench_map_smoke(tmp_path, capsys):
-    from vpr_ros.mapstore.bench import parse_configs
+    from vpr_ros.bench.map_models import parse_configs
     assert parse_configs('768:10k,1M;8448:2k') == [(10000, 768), (10**6, 768), (2000, 8448)]
     out = tmp_path / 'bench.json'
     assert main(['bench-map', '--models', '--configs', '32:1500', '--indexes', 'Flat,HNSW16',

@@ -6,7 +6,7 @@ import pytest
 
 from vpr_ros.evaluation.paired import (
     clearly_above, describe, mcnemar_p, paired_against, paired_difference)
-from vpr_ros.training.asym_report import floors, markdown
+from vpr_ros.experiments.asym.report import floors, markdown
 
 
 def test_mcnemar_exact_values():

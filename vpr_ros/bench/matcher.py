@@ -1,6 +1,6 @@
 """Section (c) of ``vpr-ros bench``: matcher top-k latency and recall against map size.
 
-Synthetic clustered maps (vpr_ros.mapstore.bench_store) are built once per (size, dim, index)
+Synthetic clustered maps (vpr_ros.bench.map_store) are built once per (size, dim, index)
 into a cache folder and reused. Each map is probed in a fresh process (bench_probe_matcher):
 load, RSS, single-query latency of the map's compressed index (MapStore.search, what the
 matcher node runs) and of exact search over the same stored descriptors, and R@1 of both.
@@ -54,7 +54,7 @@ def cached_map(cache: Path, n: int, dim: int, index: str, seed: int = 0,
 
 
 def _build(path: Path, n: int, dim: int, index: str, seed: int, log) -> Dict:
-    from vpr_ros.mapstore.bench_store import clustered
+    from vpr_ros.bench.map_store import clustered
     from vpr_ros.mapstore.places import PlaceRecord
     from vpr_ros.mapstore.store import MapStore
     shutil.rmtree(path, ignore_errors=True)

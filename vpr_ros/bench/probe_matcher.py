@@ -21,7 +21,7 @@ def _queries(store, num: int, seed: int):
     """bench_store.make_queries, reading the source rows with pread: touching the memmap
     would map (and count in RSS) the kernel's read-ahead around every row."""
     import math
-    from vpr_ros.mapstore.bench_store import QUERY_NOISE
+    from vpr_ros.bench.map_store import QUERY_NOISE
     from vpr_ros.mapstore.index import rows_for
     rng = np.random.default_rng(seed + 1)
     src = np.sort(rng.choice(store.num_places, size=min(num, store.num_places), replace=False))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vpr_ros.bench import BenchConfig, report
 from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
-from vpr_ros.mapstore.bench import parse_count
+from vpr_ros.bench.map_models import parse_count
 
 
 def add_arguments(parser) -> None:

@@ -4,7 +4,7 @@
 (b) for synthetic clustered descriptors of each size x dim: build+save time, load time and RSS
 of a fresh process, top-k query latency p50/p99, for the exact (Flat) and a compressed
 (IVF-PQ, or any --indexes string) index, with R@1/R@10 of each against the query's source
-(vpr_ros.mapstore.bench, vpr_ros.mapstore.bench_store).
+(vpr_ros.bench.map_models, vpr_ros.bench.map_store).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from vpr_ros.mapstore.bench import bench_models, DEFAULT_CONFIGS, parse_configs
+from vpr_ros.bench.map_models import bench_models, DEFAULT_CONFIGS, parse_configs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Time the models and the map store; print tables (and JSON with --out)."""
-    from vpr_ros.mapstore.bench_store import bench_config
+    from vpr_ros.bench.map_store import bench_config
     from vpr_ros.mapstore.index import ivfpq_for
     results = {'models': [], 'store': []}
     if args.models is None or args.models:

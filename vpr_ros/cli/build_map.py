@@ -52,7 +52,7 @@ def run(args) -> int:
     cfg = dataclass_from_args(BuildConfig, args)
     try:
         if args.bench:
-            from vpr_ros.mapstore.bench_build import run_bench
+            from vpr_ros.bench.map_build import run_bench
             run_bench(cfg, args.bench)
             return 0
         summary = build_map(cfg)

@@ -1,11 +1,11 @@
 """``vpr-ros evaluate-asym``: re-evaluate a `vpr-ros train asym` run's checkpoints on other towns.
 
-The evaluation itself is vpr_ros.training.asym_eval (``evaluate_run``).
+The evaluation itself is vpr_ros.experiments.asym.reeval (``evaluate_run``).
 """
 from __future__ import annotations
 
 from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
-from vpr_ros.training.asym_eval import AsymEvalConfig, evaluate_run, report_dir
+from vpr_ros.experiments.asym.reeval import AsymEvalConfig, evaluate_run, report_dir
 
 
 def add_arguments(parser) -> None:

@@ -39,7 +39,7 @@ def build_reference(cfg: HubnessReferenceConfig) -> dict:
     import torch
     from vpr_ros.hubness import save_reference
     from vpr_ros.models.checkpoint import load_checkpoint
-    from vpr_ros.training.evaluate_asym import encode_paths
+    from vpr_ros.experiments.asym.recall import encode_paths
     from vpr_ros.training.places import concat_rows, read_rows
     if not (cfg.checkpoint and cfg.data and cfg.out):
         raise SystemExit('vpr-ros hubness-reference: --checkpoint, --data and --out are required')

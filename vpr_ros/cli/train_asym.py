@@ -61,7 +61,7 @@ def run(args) -> int:
         cfg = dataclasses.replace(cfg, data=cfg.data or str(train), eval=cfg.eval or str(held))
     if not cfg.data:
         raise SystemExit('vpr-ros train asym: --data is required (or --preset quick)')
-    from vpr_ros.training.asym_comparison import run_comparison
+    from vpr_ros.experiments.asym.comparison import run_comparison
     report = run_comparison(cfg)
     print(f'report written to {Path(cfg.out) / "report.md"}')
     ours = report.get('recall', {}).get('ours_asym', {}).get('all')

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(WorldConfig, args)
     conds = list(cfg.conditions if 'conditions' in flags_given(args) else CONDITIONS)
     if args.bench:
-        from vpr_ros.world.bench import bench_render, format_table
+        from vpr_ros.bench.render import bench_render, format_table
         rows = bench_render(cfg.seed, cfg.size, cfg.supersample, conds, args.bench_frames,
                             cfg.occluders)
         print(format_table(rows, cfg.size, cfg.supersample))

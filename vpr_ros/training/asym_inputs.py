@@ -113,10 +113,10 @@ def shared_warm_start(model, data, cfg: AsymTrainConfig, done: dict) -> dict:
 def hubness_and_distractors(cfg, rows, feats, spec: str):
     """(hubness reference or None, growth distractors or None) of a run: the reference is the
     training images of ``cfg.hubness_places`` of the training places (``hubness_k`` 0: none),
-    and ``train`` distractors are the other training images (vpr_ros/training/asym_hubness.py).
+    and ``train`` distractors are the other training images (vpr_ros/experiments/asym/hubness.py).
     ``cfg`` is an AsymTrainConfig or AsymEvalConfig."""
-    from vpr_ros.training.asym_heldout import read_distractors
-    from vpr_ros.training.asym_hubness import split_reference
+    from vpr_ros.experiments.asym.heldout import read_distractors
+    from vpr_ros.experiments.asym.hubness import split_reference
     hub, keep = split_reference(rows.paths, rows.places, feats, cfg.hubness_k,
                                 cfg.hubness_places, cfg.seed)
     paths = [p for p, k in zip(rows.paths, keep) if k]

@@ -17,9 +17,10 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     import time
     import numpy as np
     import torch
-    from vpr_ros.training import asym, csd, evaluate_asym as ev
-    from vpr_ros.training.asym_heldout import parse_fractions
-    from vpr_ros.training.asym_report import write_report
+    from vpr_ros.experiments.asym import recall as ev
+    from vpr_ros.training import asym, csd
+    from vpr_ros.experiments.asym.heldout import parse_fractions
+    from vpr_ros.experiments.asym.report import write_report
     from vpr_ros.training.memory_bank import MemoryBank
     from vpr_ros.training.places import place_subset
     from vpr_ros.training.whitening import fold, whitened_projection
@@ -111,7 +112,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         rep['timing']['shared_student_start_s'] = \
             rep['train']['symmetric_student'].get('train_seconds', 0.0)
     if 'd2vpr' in base:
-        from vpr_ros.training.asym_d2vpr import train_d2vpr
+        from vpr_ros.experiments.asym.d2vpr import train_d2vpr
         d2_models, d2_hists = train_d2vpr(cfg, data, gdim)
         for tag, model in d2_models.items():
             asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim,
@@ -122,7 +123,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
                              hub))
     mult = [int(m) for m in cfg.cost_growth.split(',') if m.strip()]
     if mult:
-        from vpr_ros.training.asym_cost import precompute_growth
+        from vpr_ros.experiments.asym.cost import precompute_growth
         rep['cost_growth'] = precompute_growth(feats, rows.places, mult, cfg.csd_k, cfg.tau,
                                                cfg.gamma, cfg.batch_size, cfg.threads,
                                                cfg.seed, cfg.centroid_weight)
@@ -169,7 +170,7 @@ def _evaluate(cfg: AsymTrainConfig, gallery, cache: str, trained: dict, untraine
               distractors, fractions, hub=None) -> dict:
     """Recall of every system on the held-out split(s) of ``cfg.eval`` (pooled, each query
     against its own split's DB; also per split) and the map-growth rows."""
-    from vpr_ros.training.asym_heldout import cached_features_fn, evaluate_heldout
+    from vpr_ros.experiments.asym.heldout import cached_features_fn, evaluate_heldout
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
     return evaluate_heldout(folders, cached_features_fn(gallery, cache, cfg), trained,
                             untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed,

@@ -1,6 +1,6 @@
 """Fresh-process probe for bench-map: open a map, measure load time, RSS and query latency.
 
-``python -m vpr_ros.mapstore.bench_probe MAPDIR QUERIES.npy OUT_IDS.npy K`` prints JSON.
+``python -m vpr_ros.bench.map_probe MAPDIR QUERIES.npy OUT_IDS.npy K`` prints JSON.
 """
 from __future__ import annotations
 

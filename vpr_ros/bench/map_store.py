@@ -61,7 +61,7 @@ def bench_config(n: int, dim: int, index: str, work: Path, dtype: str = 'float16
     store.close()
     qpath, ipath = work / 'queries.npy', work / 'ids.npy'
     np.save(qpath, q)
-    out = subprocess.run([sys.executable, '-m', 'vpr_ros.mapstore.bench_probe', str(path),
+    out = subprocess.run([sys.executable, '-m', 'vpr_ros.bench.map_probe', str(path),
                           str(qpath), str(ipath), str(k)], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f'probe failed: {out.stderr[-2000:]}')

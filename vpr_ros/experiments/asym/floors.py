@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from vpr_ros.evaluation.paired import clearly_above, describe
-from vpr_ros.training.asym_labels import label
+from vpr_ros.experiments.asym.labels import label
 
 
 def floors(rep: Dict) -> List[Dict]:

@@ -13,8 +13,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from vpr_ros.evaluation.paired import nearest_place, paired_against
-from vpr_ros.training import evaluate_asym as ev
-from vpr_ros.training.asym_hubness import (
+from vpr_ros.experiments.asym import recall as ev
+from vpr_ros.experiments.asym.hubness import (
     CSLS_SUFFIX, HubnessReference, add_csls_systems, base_tag, biased_distractors)
 
 GalleryFeatures = Callable[[Sequence[str]], np.ndarray]  # image paths -> gallery descriptors

@@ -8,8 +8,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from vpr_ros.training.asym_floors import floors
-from vpr_ros.training.asym_labels import LABELS, label  # noqa: F401 - re-exported
+from vpr_ros.experiments.asym.floors import floors
+from vpr_ros.experiments.asym.labels import LABELS, label  # noqa: F401 - re-exported
 
 
 def _jsonable(o):

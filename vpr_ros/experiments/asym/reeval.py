@@ -86,9 +86,9 @@ def evaluate_run(cfg: AsymEvalConfig) -> dict:
     """Evaluate the run's checkpoints on ``cfg.eval`` and write the report; returns it."""
     import torch
     from vpr_ros.training import asym_inputs
-    from vpr_ros.training.asym_heldout import (
+    from vpr_ros.experiments.asym.heldout import (
         cached_features_fn, evaluate_heldout, parse_fractions, read_distractors)
-    from vpr_ros.training.asym_report import write_report
+    from vpr_ros.experiments.asym.report import write_report
     from vpr_ros.training.query_init import make_query_model
     torch.set_num_threads(cfg.threads)
     run_dir = Path(cfg.run)

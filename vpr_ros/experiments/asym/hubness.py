@@ -35,7 +35,7 @@ class HubnessReference:
             if tag == 'gallery_symmetric':
                 self.descs[tag] = self.gallery
             else:
-                from vpr_ros.training.evaluate_asym import encode_paths
+                from vpr_ros.experiments.asym.recall import encode_paths
                 self.descs[tag] = encode_paths(trained[tag], self.paths)
         return self.descs[tag]
 

@@ -1,0 +1,1 @@
+"""Lab code: experiments built on the library (trainers, models, evaluation)."""
