@@ -59,7 +59,8 @@ def run_dir(tmp_path_factory):
         '--eval', ','.join(map(str, held)), '--out', str(root / 'out'), '--epochs', '1',
         '--batch-size', '16', '--bank-fractions', '0.5', '--latency-runs', '2',
         '--export-onnx', 'true', '--progress', 'false', '--eval-radius-m', '10',
-        '--baselines', 'symmetric,csd,d2vpr', '--d2vpr-input-size', '56', '--centroid-weight', '1',
+        '--baselines', 'symmetric,csd,d2vpr,distill', '--d2vpr-input-size', '56',
+        '--centroid-weight', '1', '--ablate-ramp', 'true',
         '--d2vpr-epochs1', '2', '--d2vpr-epochs2', '1'])
     assert asym_cli.run(args) == 0
     return root / 'out'
@@ -69,7 +70,14 @@ def test_report_compares_all_systems(run_dir):
     rep = json.loads((run_dir / 'report.json').read_text())
     assert set(rep['recall']) >= {'gallery_symmetric', 'ours_asym', 'ours_gamma0',
                                   'symmetric_student', 'csd_asym', 'untrained_asym',
-                                  'ours_bank50', 'ours_no_centroid'}
+                                  'ours_bank50', 'ours_no_centroid', 'distill_asym',
+                                  'ours_ramp'}
+    assert rep['train']['ours_ramp']['gamma_schedule'] == 'ramp'
+    assert rep['train']['ours_asym']['gamma_schedule'] == 'constant'
+    # every held-out condition was a training condition here: one 'seen' group, paired rows
+    assert list(rep['by_seen']) == ['seen'] and rep['by_seen']['seen']['queries'] == 48
+    assert rep['by_seen']['seen']['conditions'] == sorted(CONDS)
+    assert 'symmetric_student' in rep['by_seen']['seen']['paired']
     # ours with the centroid term, its ablation without it (the paper's loss) beside it
     assert rep['train']['ours_asym']['centroid_weight'] == 1.0
     assert rep['train']['ours_no_centroid']['centroid_weight'] == 0.0
@@ -134,7 +142,9 @@ def test_d2vpr_row_beside_ours(run_dir):
     assert d2['params_M'] > rep['models']['query']['params_M'] and d2['latency_ms'] > 0
     assert 'D2-VPR stages 1+2 -> gallery DB' in (run_dir / 'report.md').read_text()
     model, meta = load_checkpoint(str(run_dir / 'd2vpr.pt'))
-    assert meta['compatible_with'] == {'encoder': 'efficientnet_lite0_gem', 'dim': 1280}
+    compat = dict(meta['compatible_with'])
+    assert len(compat.pop('weights_fingerprint')) == 64  # the gallery's weights
+    assert compat == {'encoder': 'efficientnet_lite0_gem', 'dim': 1280}
     check_query_compatible(load_encoder(checkpoint=str(run_dir / 'd2vpr.pt')),
                            'efficientnet_lite0_gem', 1280)
 
@@ -148,7 +158,9 @@ def test_checkpoint_compatibility_and_refusal(run_dir):
     from vpr_ros.models.runtime import load_encoder
     from vpr_ros.query_pipeline import check_query_compatible, IncompatibleQueryNetwork
     model, meta = load_checkpoint(str(run_dir / 'ours_asym.pt'))
-    assert meta['compatible_with'] == {'encoder': 'efficientnet_lite0_gem', 'dim': 1280}
+    compat = dict(meta['compatible_with'])
+    assert len(compat.pop('weights_fingerprint')) == 64  # the gallery's weights
+    assert compat == {'encoder': 'efficientnet_lite0_gem', 'dim': 1280}
     assert meta['input_size'] == [32, 32] and meta['extra']['method'] == 'asym'
     assert meta['extra']['train_config']['gamma'] == 15.0
     enc = load_encoder(checkpoint=str(run_dir / 'ours_asym.pt'))
@@ -165,7 +177,7 @@ def test_checkpoint_compatibility_and_refusal(run_dir):
 def test_several_training_datasets_keep_their_places(run_dir):
     """--data a,b: one training set whose places stay apart, each dataset's gallery features
     from its own cache entry (the run above already cached this town's)."""
-    from vpr_ros.training import asym_inputs
+    from vpr_ros.experiments.asym import inputs as asym_inputs
     from vpr_ros.training.asym import AsymTrainConfig
     from vpr_ros.models.runtime import build_torch_model
     train = str(run_dir.parent / 'train')

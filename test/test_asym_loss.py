@@ -203,3 +203,20 @@ def test_instance_weight_adds_the_instance_bank_term_by_hand():
     assert alone.item() == pytest.approx(base.item(), rel=1e-6)
     with pytest.raises(ValueError, match='instance bank'):
         asym_loss(Q, G, OWN, CENTROIDS, VARIANCES, instance_weight=1.0)
+
+
+def test_the_papers_loss_is_the_default():
+    """The trainer's defaults give the paper's loss: no own-centroid term, constant gamma 15."""
+    from vpr_ros.training.asym import AsymTrainConfig
+    cfg = AsymTrainConfig()
+    assert cfg.centroid_weight == 0.0 and cfg.gamma == 15.0 and cfg.gamma_schedule == 'constant'
+    assert cfg.cross_weight == cfg.align_weight == cfg.self_weight == cfg.instance_weight == 0.0
+
+
+def test_gamma_ramp_is_isda_lambda_t():
+    """ISDA's ramp lambda_t = lambda_0 * t / T: 0 at the first step, gamma at the last, linear."""
+    from vpr_ros.training.asym import gamma_at
+    assert gamma_at('constant', 15.0, 0, 100) == 15.0
+    assert [gamma_at('ramp', 15.0, t, 100) for t in (0, 25, 100, 150)] == [0.0, 3.75, 15.0, 15.0]
+    with pytest.raises(ValueError, match='constant or ramp'):
+        gamma_at('cosine', 15.0, 0, 1)

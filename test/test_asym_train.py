@@ -1,6 +1,8 @@
 """A short real AsymVPR training run, the baselines' training paths and the gallery cache."""
 import dataclasses
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -148,6 +150,35 @@ def test_gallery_cache_reuses_and_invalidates(tmp_path):
     f3, m3 = cached_gallery_features(gallery, paths, tmp_path / 'cache', progress=False)
     assert not m3['cached'] and not np.allclose(f3[0], f1[0])
     np.testing.assert_allclose(f3[1:], f1[1:], rtol=1e-5, atol=1e-6)
+
+
+def test_gallery_cache_two_processes_extract_one_key_once(tmp_path):
+    """Two extractions of the same key at once: one extracts, the other waits for the lock
+    and reuses the finished entry (no rename race, the manifest written whole)."""
+    import threading
+    import cv2
+    from vpr_ros.training.gallery_cache import cached_gallery_features
+    paths = []
+    for i, img in enumerate(_places(3, seed=4)):
+        paths.append(str(tmp_path / f'{i}.png'))
+        cv2.imwrite(paths[-1], img[:, :, ::-1])
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(cached_gallery_features(_gallery(), paths, tmp_path / 'cache',
+                                                   progress=False))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    assert sorted(m['cached'] for _, m in results) == [False, True]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert json.loads(next((tmp_path / 'cache').glob('*[0-9a-f].json')).read_text())['dim'] == 48
 
 
 @pytest.mark.parametrize('name', ['mobilenetv3_small', 'mobilenetv3_large',
@@ -347,7 +378,7 @@ def test_on_epoch_callback_and_a_given_warm_start(setup):
 
 def test_shared_warm_start_is_computed_once_and_copied():
     from vpr_ros.models import create_model
-    from vpr_ros.training.asym_inputs import shared_warm_start
+    from vpr_ros.experiments.asym.inputs import shared_warm_start
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
     data = asym.TrainData([''] * 32, np.arange(32) // 4, imgs,
@@ -379,7 +410,7 @@ def test_precompute_growth_tiles_the_gallery_into_new_places():
 
 def test_run_config_gives_the_student_its_own_epochs():
     from vpr_ros.training.asym import AsymTrainConfig
-    from vpr_ros.training.asym_inputs import run_config
+    from vpr_ros.experiments.asym.inputs import run_config
     cfg = AsymTrainConfig(epochs=4, student_epochs=9, lr=1e-3, lr_min=1e-4,
                           from_student_lr_scale=2.0)
     assert run_config(cfg, 'symmetric', None).epochs == 9
@@ -387,3 +418,32 @@ def test_run_config_gives_the_student_its_own_epochs():
     assert (ours.epochs, ours.lr, ours.lr_min) == (4, 2e-3, 2e-4)
     assert run_config(cfg, 'csd', 'symmetric_student').epochs == 4
     assert run_config(AsymTrainConfig(epochs=4), 'symmetric', None).epochs == 4
+
+
+def test_gamma_ramp_trains_and_is_recorded(setup, monkeypatch):
+    """With gamma_schedule ramp the loss sees gamma * t / T at step t (recorded per call), the
+    run lowers its loss, and a bad schedule fails before training."""
+    from vpr_ros.training import asym_loss
+    gallery, data, cfg = setup
+    seen = []
+    real = asym_loss.asym_loss
+
+    def spy(*a, **k):
+        seen.append(a[6])
+        return real(*a, **k)
+    monkeypatch.setattr(asym, 'asym_loss', spy)
+    ramp = dataclasses.replace(cfg, epochs=3, gamma=2.0, gamma_schedule='ramp')
+    _, hist = asym.train_query_network(ramp, data, 'asym', model=_query())
+    total = hist['steps']
+    assert hist['gamma_schedule'] == 'ramp' and len(seen) == total
+    assert seen == pytest.approx([2.0 * t / total for t in range(total)])
+    assert hist['epoch_loss'][-1] < hist['epoch_loss'][0]
+    with pytest.raises(ValueError, match='gamma_schedule'):
+        asym.train_query_network(dataclasses.replace(cfg, gamma_schedule='x'), data, 'asym',
+                                 model=_query())
+
+
+def test_plain_distillation_trains(setup):
+    _, hist = asym.train_query_network(dataclasses.replace(setup[2], epochs=4), setup[1],
+                                       'distill', model=_query())
+    assert hist['epoch_loss'][-1] < hist['epoch_loss'][0]

@@ -7,7 +7,8 @@ import pytest
 from vpr_ros.io.bag_poses import (is_optical, KeyframeConfig, planar_mount, quat_matrix,
                                   StaticTransforms)
 from vpr_ros.io.bag_writer import write_bag
-from vpr_ros.mapstore.sources import BagSource, SourceError
+from vpr_ros.mapstore.bag_source import BagSource
+from vpr_ros.mapstore.sources import SourceError
 
 OPTICAL = (-0.5, 0.5, -0.5, 0.5)  # camera_link (x fwd, z up) -> optical (z fwd, y down)
 EVERY = KeyframeConfig(dist_m=0.0, angle_deg=0.0)

@@ -105,7 +105,9 @@ def test_two_stage_distillation_lowers_loss(places, tmp_path):
     saved = json.loads((tmp_path / 'run' / 'log.json').read_text())
     assert [e['loss'] for e in saved['stage1']] == s1
     model, meta = load_checkpoint(log['stage2_checkpoint'])
-    assert meta['compatible_with'] == {'encoder': 'cricavpr_vitb14', 'dim': 14 * 32}
+    compat = dict(meta['compatible_with'])
+    assert len(compat.pop('weights_fingerprint')) == 64  # the teacher's weights, by sha256
+    assert compat == {'encoder': 'cricavpr_vitb14', 'dim': 14 * 32}
     assert meta['extra']['stage'] == 2 and model.dim == 14 * 32
     state, _ = read_checkpoint(log['stage1_checkpoint'])
     assert all(torch.is_tensor(v) for v in state.values())
@@ -123,7 +125,9 @@ def test_cli_with_gallery_teacher_adds_projection(places, tmp_path, capsys):
     assert distill_cli.run(args) == 0
     assert 'stage 1 epoch 1/1: loss' in capsys.readouterr().out
     model, meta = load_checkpoint(str(tmp_path / 'cli' / 'stage1.pt'))
-    assert meta['compatible_with'] == {'encoder': 'dinov2_vits14_gem', 'dim': 32}
+    compat = dict(meta['compatible_with'])
+    assert len(compat.pop('weights_fingerprint')) == 64  # the gallery's weights
+    assert compat == {'encoder': 'dinov2_vits14_gem', 'dim': 32}
     assert isinstance(model.projection, torch.nn.Linear) and model.dim == 32
     out = model(torch.randn(2, 3, 56, 56))
     assert out.shape == (2, 32) and torch.allclose(out.norm(dim=1), torch.ones(2))

@@ -93,8 +93,10 @@ def package_deps():
 
 
 def readme_section() -> str:
-    text = (REPO / 'README.md').read_text()
-    assert README_SECTION in text, f'README has no section {README_SECTION!r}'
+    """The distro recipe: docs/install.md (the README's Install section links it)."""
+    assert '(docs/install.md)' in (REPO / 'README.md').read_text()
+    text = (REPO / 'docs' / 'install.md').read_text()
+    assert README_SECTION in text, f'docs/install.md has no section {README_SECTION!r}'
     body = text.split(README_SECTION, 1)[1]
     return body.split('\n## ', 1)[0]
 

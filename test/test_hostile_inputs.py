@@ -99,6 +99,7 @@ def test_query_encoder_worker_survives_any_exception():
                 'last_inference_ms': 0.0}
     qe._slot, qe._error_kinds, qe._cv, qe._running = None, set(), threading.Condition(), True
     qe._inference_ms_sum = 0.0
+    qe.local = None  # no map local features: descriptors only
     worker = threading.Thread(target=qe._work, daemon=True)
     worker.start()
     from sensor_msgs.msg import Image

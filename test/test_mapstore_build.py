@@ -32,7 +32,8 @@ def test_build_map_cli_vg_and_map_info(tmp_path, capsys):
     torch.manual_seed(0)
     rc = main(['build-map', '--model', MODEL, '--source', 'vg', '--input', str(vg), '--out',
                str(tmp_path / 'map'), '--input-size', '32', '32', '--batch-size', '5',
-               '--no-progress', '--json', '--robot-id', 'r1', '--session', 's1'])
+               '--no-progress', '--json', '--robot-id', 'r1', '--session', 's1',
+               '--allow-random-weights'])  # a random query model: speed of the test only
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary['places'] == 12 and summary['images_failed'] == 1
@@ -50,7 +51,8 @@ def test_build_map_cli_vg_and_map_info(tmp_path, capsys):
 
 def test_build_map_resumes_after_interruption(tmp_path):
     vg = _vg(tmp_path, n=20, corrupt=False)
-    base = dict(model=MODEL, source='vg', input=str(vg), input_size=(32, 32), batch_size=4,
+    base = dict(model=MODEL, allow_random_weights=True, source='vg', input=str(vg),
+                input_size=(32, 32), batch_size=4,
                 checkpoint_every=8, progress=False)
 
     def stop(done):
@@ -82,7 +84,8 @@ def test_build_map_from_mcap_bag(tmp_path):
     imgs = [(10.0 + i, rng.integers(0, 255, (30, 40, 3), np.uint8)) for i in range(10)]
     poses = [(10.0 + 0.5 * i, 1.5 * i, 0.0, 0.0) for i in range(20)]
     bag = write_bag(tmp_path / 'bag', imgs, poses, storage='mcap')
-    summary = build_map(BuildConfig(model=MODEL, source='bag', input=str(bag),
+    summary = build_map(BuildConfig(model=MODEL, allow_random_weights=True, source='bag',
+                                    input=str(bag),
                                     out=str(tmp_path / 'map'), input_size=(32, 32),
                                     keyframe_dist=5.0, robot_id='rob', progress=False,
                                     dtype='float32', index='HNSW16'))

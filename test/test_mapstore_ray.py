@@ -114,7 +114,7 @@ def test_overlapping_shards_merge_into_the_one_shot_map(world):
 
 
 def test_gallery_features_on_ray_equal_local(world):
-    from vpr_ros.mapstore.build import load_model
+    from vpr_ros.mapstore.build_encoders import load_model
     from vpr_ros.training.gallery_cache import extract_features
     _, vg = world
     paths = [str(p) for p in sorted((vg / 'database').iterdir())[:5]]

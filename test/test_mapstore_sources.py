@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from vpr_ros.io.vg import format_vg_name, VGRecord
-from vpr_ros.mapstore.sources import BagSource, ManifestSource, SourceError, VGSource
+from vpr_ros.mapstore.bag_source import BagSource
+from vpr_ros.mapstore.sources import ManifestSource, SourceError, VGSource
 
 
 def _img(seed):

@@ -111,6 +111,17 @@ def test_layers_import_only_downwards():
     assert len({a for a, _ in edges}) > 100
 
 
+def test_library_never_imports_the_lab():
+    """vpr_ros.experiments (the AsymVPR comparison, its report) builds on the library; no
+    library module imports it (only the CLI and other experiments do)."""
+    edges = import_graph(REPO / 'vpr_ros')
+    lab = 'vpr_ros.experiments'
+    upward = sorted(f'{a} -> {b} (line {line})' for (a, b), line in edges.items()
+                    if (b == lab or b.startswith(lab + '.')) and layer(a) == 'core'
+                    and not (a == lab or a.startswith(lab + '.')))
+    assert not upward, upward
+
+
 def test_import_graph_has_no_cycles():
     """No import cycles between vpr_ros modules, counting imports inside functions."""
     cycles = [c for c in import_cycles(import_graph(REPO / 'vpr_ros'))

@@ -130,3 +130,51 @@ def test_salad_release(tmp_path, monkeypatch):
     x = torch.randn(2, 3, 126, 126, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         compare('SALAD dino_salad', model(x), ref.aggregator(ref.backbone(x)))
+
+
+def test_boq_release_builds_identical_maps_in_two_processes(tmp_path, monkeypatch):
+    """`vpr-ros build-map --model dinov2_vitb14_boq --checkpoint dinov2_12288.pth`, run twice in
+    separate processes, stores identical rows and records the same weights fingerprint (no part
+    of the model is random)."""
+    import json
+    import os
+    import subprocess
+
+    import cv2
+    import numpy as np
+
+    from vpr_ros.io.vg import format_vg_name, VGRecord
+    from vpr_ros.mapstore import MapStore
+    root = reference() / 'boq'
+    _patch_hub(monkeypatch, 'dinov2_vitb14')
+    monkeypatch.syspath_prepend(str(root / 'src'))
+    hub = _import_file('boq_hubconf', root / 'hubconf.py')
+    torch.manual_seed(0)
+    release = tmp_path / 'dinov2_12288.pth'
+    torch.save(perturb(hub.VPRModel(hub.DinoV2(), hub.BoQ(768, 384, 64, 2, 32))).state_dict(),
+               release)
+    db = tmp_path / 'vg' / 'database'
+    db.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        rec = VGRecord(path='', utm_e=500000.0 + 5 * i, utm_n=4000000.0, zone_number=33,
+                       zone_letter='T', heading=90.0)
+        cv2.imwrite(str(db / format_vg_name(rec)), rng.integers(0, 255, (60, 80, 3), np.uint8))
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    rows, prints = [], []
+    for run in ('a', 'b'):
+        out = tmp_path / f'map_{run}'
+        proc = subprocess.run(
+            [sys.executable, '-m', 'vpr_ros', 'build-map', '--model', 'dinov2_vitb14_boq',
+             '--checkpoint', str(release), '--source', 'vg', '--input', str(tmp_path / 'vg'),
+             '--out', str(out), '--input-size', '98', '98', '--no-progress',
+             '--no-local-features'], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        store = MapStore.open(out)
+        rows.append(np.asarray(store.descriptors_of([0, 1, 2]), np.float32))
+        prints.append(json.loads((out / 'manifest.json').read_text())['encoder_source']
+                      ['weights_fingerprint'])
+        store.close()
+    assert rows[0].shape == (3, 12288)
+    np.testing.assert_array_equal(rows[0], rows[1])
+    assert prints[0] == prints[1] and len(prints[0]) == 64

@@ -35,6 +35,10 @@ class QueryEncoderConfig:
     image_qos: str = 'sensor_data'  # sensor_data (best effort) | reliable (lossless replays)
     # frames with more pixels are refused before decoding (4096*4096: admits 4K and 12 MP)
     max_image_pixels: int = 16777216
+    # extract the frame's local features for the matcher's verification when the map at
+    # map_path has them (sent in the Descriptor message); local_keypoints per frame
+    local_features: bool = True
+    local_keypoints: int = 512
 
 
 @dataclasses.dataclass
@@ -94,6 +98,19 @@ class MatcherConfig:
     # Descriptor.encoder names accepted besides the map's encoder and the hubness reference's
     # query network (e.g. a checkpoint trained for this map); '*' accepts any
     accepted_encoders: List[str] = dataclasses.field(default_factory=list)
+    # geometric verification of the top-k with the map's local features (maps built without
+    # them are not verified): candidates re-ranked by score + inlier_weight * min(inliers,
+    # inlier_saturation) / inlier_saturation when inliers >= min_inliers; the best candidate
+    # with >= inlier_saturation inliers is published as VERIFIED (PlaceMatch.pose_source);
+    # verification stops early when no later candidate can overtake (docs/verification.md)
+    verify: bool = True
+    verify_top_k: int = 5
+    min_inliers: int = 8
+    inlier_weight: float = 0.5
+    inlier_saturation: int = 20
+    verify_keypoints: int = 512                       # query keypoints extracted per frame
+    # metric pose from the verified views (when the map knows its intrinsics), else the place
+    metric_pose: bool = True
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
 
 

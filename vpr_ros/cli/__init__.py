@@ -31,6 +31,10 @@ SUBCOMMANDS = {
                           "a query network's reference for the matcher's hubness correction"),
     'profile': ('vpr_ros.cli.profile', 'params and FLOPs of every registered model'),
     'bench-map': ('vpr_ros.cli.bench_map', 'map store load time, RSS and query latency'),
+    'bench-robot': ('vpr_ros.cli.bench_robot',
+                    'robot install without torch: size, node RSS and latency from its venv'),
+    'bench-verify': ('vpr_ros.cli.bench_verify',
+                     'global-only vs + geometric verification / metric pose, and its cost'),
     'bench': ('vpr_ros.cli.bench',
               'the real-time budget table (models, node, matcher, end to end)'),
 }
@@ -49,7 +53,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     args = top.parse_args(argv[:1])
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    parser = argparse.ArgumentParser(prog=f'vpr-ros {args.command}',
-                                     description=SUBCOMMANDS[args.command][1])
+    from vpr_ros.cli.dataclass_args import ArgumentParser  # --help shows every default
+    parser = ArgumentParser(prog=f'vpr-ros {args.command}',
+                            description=SUBCOMMANDS[args.command][1])
     module.add_arguments(parser)
     return int(module.run(parser.parse_args(argv[1:])) or 0)

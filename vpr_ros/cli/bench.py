@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
 
 def run_bench(cfg: BenchConfig, log=print) -> dict:
     """Measure the selected sections; the result dict (also written to cfg.out)."""
+    from vpr_ros.bench.pair import resolve_models
+    cfg = resolve_models(cfg, log)  # '' models: the shipped pair (or symmetric), logged
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     res = {'machine': report.machine(), 'load_start': report.loadavg(),

@@ -11,8 +11,12 @@ from vpr_ros.mapstore.build import build_map, BuildConfig
 
 HELP = {
     'model': 'registered model name (gallery model), e.g. efficientnet_lite0_gem',
-    'checkpoint': 'weights file, loaded as create_model(model, pretrained=True, checkpoint=F)',
-    'source': 'input kind: vg (database/ queries/ folders), manifest (CSV/JSON), bag',
+    'checkpoint': 'vpr_ros checkpoint, plain state dict of the model, or a release/backbone '
+                  'file (create_model(model, pretrained=True, checkpoint=F))',
+    'allow_random_weights': 'build even when the model has untrained (random) parts '
+                            '(refused by default: such a map is meaningless)',
+    'source': 'input kind: vg (database/ queries/ folders), manifest (CSV/JSON), bag, msls '
+              '(raw MSLS: train_val/<city>/database), gsv-cities (Dataframes/ + Images/)',
     'input': 'folder, manifest file or bag path', 'out': 'map directory to create',
     'image_topic': "bag image topic ('' = the only image topic)",
     'pose_topic': 'bag pose topic: Odometry, PoseStamped, PoseWithCovarianceStamped, NavSatFix',
@@ -26,13 +30,17 @@ HELP = {
     'robot_id': 'robot id stored with every place', 'session': 'session name for every place',
     'input_size': 'H W: resize images to this instead of the model default',
     'checkpoint_every': 'images between resumable checkpoints in <out>/work',
-    'vg_subsets': 'VG subfolders to use', 'progress': 'show a progress bar',
+    'vg_subsets': 'VG subfolders (MSLS: database and/or query) to use',
+    'progress': 'show a progress bar',
+    'local_features': 'store each image\'s local features (RootSIFT, <= 512 per place) for the '
+                      'matcher\'s geometric verification (--no-local-features: none)',
     'executor': 'local (this process) or ray (actors of a Ray cluster, see --ray-address)',
     'ray_address': 'auto (the `ray start` cluster of this machine, else a new local one), '
                    'local (a new local one) or HOST:PORT of a cluster head',
 }
 OVERRIDES = {'model': {'required': True}, 'input': {'required': True},
-             'out': {'required': True}, 'source': {'choices': ('vg', 'manifest', 'bag')},
+             'out': {'required': True},
+             'source': {'choices': ('vg', 'manifest', 'bag', 'msls', 'gsv-cities')},
              'dtype': {'choices': ('float16', 'float32')},
              'executor': {'choices': ('local', 'ray')}}
 

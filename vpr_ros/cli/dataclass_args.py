@@ -4,7 +4,8 @@
 ``dataclass_from_args(Config, args)`` builds the dataclass back. The rules, the same for every
 subcommand:
 
-* every field is a flag named after it (underscores become dashes), its default shown in --help;
+* every field is a flag named after it (underscores become dashes), its default shown in --help
+  (``ArgumentParser`` / ``DefaultsHelpFormatter`` show the defaults of the other flags too);
   ``args`` always holds every field (its default when the flag is not given);
 * bool: ``--flag`` / ``--no-flag``; ``--flag true|false`` (also yes/no, on/off, 1/0) works too;
 * tuple/list: several values, each of which may be a comma list (``--sizes 1 2``,
@@ -21,6 +22,7 @@ in ``help=`` / ``overrides=``.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import re
@@ -69,6 +71,31 @@ def format_default(value: Any) -> str:
     if value == '':
         return "''"
     return str(value)
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """--help of every subcommand: each optional flag with a default shows it, as the dataclass
+    flags do (``(default: X)``, formatted by ``format_default``); flags whose help already
+    says its default, required ones, switches (store_true) and ``none`` defaults are left."""
+
+    def _format_action(self, action):
+        text = action.help
+        if (action.option_strings and action.nargs != 0 and not action.required
+                and action.default not in (None, argparse.SUPPRESS)
+                and text != argparse.SUPPRESS and 'default' not in (text or '')):
+            action = copy.copy(action)
+            shown = format_default(action.default).replace('%', '%%')  # help is %-formatted
+            action.help = f'{text or ""} (default: {shown})'.strip()
+        return super()._format_action(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """The parser of every ``vpr-ros`` subcommand: ``DefaultsHelpFormatter`` unless told
+    otherwise; its sub-parsers (``add_subparsers``) are of this class, so they inherit it."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('formatter_class', DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _mark(namespace, dest: str) -> None:

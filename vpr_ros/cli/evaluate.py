@@ -2,7 +2,8 @@
 
 Offline by default (the nodes' core functions in this process); ``--live`` starts the three
 nodes and replays the frames over DDS; ``--bench`` does both and prints frames/s side by side.
-Exit codes: 0 done, 2 unusable input (the message says why), 1 the live graph failed.
+Exit codes: 0 done, 2 unusable input (the message says why), 1 the live graph failed, 3 with
+``--strict``: the report has problems (no ground truth, or ground truth far outside the map).
 """
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ HELP = {
     'checkpoint': 'trained query network or .onnx', 'input_size': 'H W',
     'params_file': "node parameter YAML whose matcher settings are used ('' = the package's "
                    "config/localize.yaml)",
-    'image_topic': "'' = the only image topic", 'pose_topic': "ground truth; '' = automatic",
+    'image_topic': "'' = the only image topic",
+    'pose_topic': "ground truth; '' = the only pose topic, else NavSatFix for a geo-referenced "
+                  "map and the local (odometry) topic for a map without geo reference; the "
+                  "report states the choice",
     'pose_tolerance': 'max s between an image and its pose',
     'yaw_threshold_deg': 'also require this heading agreement (none = off)',
     'out': 'report folder', 'live': 'run the nodes and replay over DDS',
@@ -35,6 +39,11 @@ HELP = {
             "encoder keeps up are dropped by it and counted",
     'bench': 'run offline and live, print frames/s side by side',
     'plots': 'write the report plots',
+    'condition': "condition label of frames without one ('' = the bag's name)",
+    'outside_map_m': 'report a problem when the median distance of the ground truth to the '
+                     'nearest map place exceeds this (0 = off)',
+    'strict': 'exit 3 when the report has problems (no ground truth, or ground truth far '
+              'outside the map)',
 }
 
 
@@ -59,14 +68,14 @@ def evaluate(cfg: EvalConfig, live: bool, matcher: Optional[MatcherConfig] = Non
     warnings = []
     with capture_warnings(warnings):
         if live:
+            from vpr_ros.evaluation.extrinsics import with_bag_mount
             from vpr_ros.graph.live_eval import run_live  # rclpy only here
-            run = run_live(cfg, matcher)
+            live_matcher, extrinsics = with_bag_mount(cfg, matcher)  # as offline applies it
+            run = run_live(cfg, live_matcher)
+            run.info['camera_extrinsics'] = extrinsics
         else:
             run = run_offline(cfg, matcher)
     run.warnings = warnings + run.warnings
-    if not any(f.gt is not None for f in run.frames):
-        run.warnings.append(f'none of the {len(run.frames)} frames has a ground-truth pose '
-                            f'(check --pose-topic / --pose-tolerance): recall is not measured')
     rep = write_report(run, cfg, matcher, _map_positions(cfg.map))
     return run, rep
 
@@ -81,9 +90,16 @@ def _map_positions(path: str):
 def summary_line(run: EvalRun, rep: dict) -> str:
     r = rep['recall_at']
     fps = rep['throughput']['frames_per_s']
-    return (f'[{run.mode}] R@1 {r["1"]:.3f}  R@5 {r["5"]:.3f}  R@10 {r["10"]:.3f} over '
-            f'{rep["num_queries"]} queries ({rep["threshold_m"]} m); dropped '
-            f'{rep["frames_dropped"]}; {fps or 0:.2f} frames/s; {len(rep["warnings"])} warnings')
+    within = '/'.join(f'{v:.3f}' for v in rep.get('r1_within_m', {}).values())
+    radii = '/'.join(rep.get('r1_within_m', {}))
+    line = (f'[{run.mode}] R@1 {r["1"]:.3f}  R@5 {r["5"]:.3f}  R@10 {r["10"]:.3f} over '
+            f'{rep["num_queries"]} queries ({rep["threshold_m"]} m); R@1 within {radii} m '
+            f'{within}; dropped {rep["frames_dropped"]}; {fps or 0:.2f} frames/s; '
+            f'{len(rep.get("problems", ()))} problems, {len(rep["warnings"])} warnings')
+    gt = rep.get('ground_truth', {})
+    if 'pose_topic_choice' in gt:
+        line += f'\n  ground truth: {rep["input"].get("pose_topic")} ({gt["pose_topic_choice"]})'
+    return line
 
 
 def bench_table(rows) -> str:
@@ -122,8 +138,12 @@ def run(args) -> int:
             rows.append((run_, rep))
             print(summary_line(run_, rep))
             for w in rep['warnings'][:10]:
-                print(f'  warning: {w}')
+                print(f'  {"problem" if w in rep["problems"] else "warning"}: {w}')
             print(f'report: {Path(mode_cfg.out) / "report.md"} (json: report.json)')
+            if cfg.strict and rep['problems']:
+                print(f'vpr-ros evaluate: --strict: {len(rep["problems"])} problem(s), see '
+                      f'above', file=sys.stderr)
+                return 3
     except usage_errors as exc:
         print(f'vpr-ros evaluate: error: {exc}', file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ class EvalConfig:
     input_size: Tuple[int, ...] = ()   # (h, w) override of the model's input size
     params_file: str = ''              # node YAML for the matcher settings ('' = localize.yaml)
     image_topic: str = ''              # '' = automatic
-    pose_topic: str = ''               # '' = automatic (NavSatFix preferred for geo maps)
+    pose_topic: str = ''               # '' = automatic (NavSatFix for geo maps, else odometry)
     pose_tolerance: float = 0.1        # s between an image and its ground-truth pose
     threshold_m: float = 25.0          # a retrieval is correct within this distance
     yaw_threshold_deg: Optional[float] = None  # and (optionally) this heading difference
@@ -37,6 +37,9 @@ class EvalConfig:
     rate: float = 0.0                  # live replay rate in Hz; 0 = the bag's own rate
     bench: bool = False                # run offline and live, print frames/s side by side
     plots: bool = True
+    condition: str = ''                # label of frames without one ('' = the bag's name)
+    outside_map_m: float = 50.0        # warn when the median query-to-map distance is larger
+    strict: bool = False               # exit non-zero when the ground truth is unusable
 
 
 @dataclasses.dataclass

@@ -113,12 +113,22 @@ def operating_point(confidence, correct, threshold: float) -> Dict[str, float]:
             'accepted': n_acc}
 
 
+def top1_within(top1_dist, radii: Iterable[float] = (5, 10, 25)) -> Dict[str, float]:
+    """{"r": fraction of queries whose top-1 lies within r metres} (NaN distance: wrong)."""
+    d = np.nan_to_num(np.asarray(top1_dist, np.float64), nan=np.inf)
+    return {f'{r:g}': (float((d <= r).mean()) if d.size else 0.0) for r in radii}
+
+
 def grouped_recall(conditions: List[str], correct: np.ndarray,
-                   ns: Iterable[int] = (1, 5, 10)) -> Dict[str, Dict]:
-    """Recall@N per condition label (empty labels are skipped)."""
+                   ns: Iterable[int] = (1, 5, 10), top1_dist=None,
+                   radii: Iterable[float] = (5, 10, 25)) -> Dict[str, Dict]:
+    """Recall@N (and, given the top-1 distances, R@1 within ``radii`` metres) per condition
+    label; empty labels are skipped."""
     out = {}
     labels = np.asarray(conditions, dtype=object)
     for cond in sorted({c for c in conditions if c}):
         sel = labels == cond
         out[cond] = {'num_queries': int(sel.sum()), 'recall_at': recall_at(correct[sel], ns)}
+        if top1_dist is not None:
+            out[cond]['r1_within_m'] = top1_within(np.asarray(top1_dist)[sel], radii)
     return out

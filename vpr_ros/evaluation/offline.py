@@ -32,6 +32,7 @@ class Query:
     name: str = ''
     condition: str = ''
     decode_ms: float = 0.0
+    K: Optional[np.ndarray] = None  # (3, 3) camera intrinsics (None: the map camera's)
 
 
 ODOM_TOLERANCE_S = 0.5  # odometry this close to an image stamp is used (the matcher's buffer)
@@ -70,35 +71,27 @@ def capture_warnings(out: List[str]):
             lg.removeHandler(handler)
 
 
-def pick_pose_topic(bag, named: str, geo_map: bool) -> Optional[str]:
-    """``named``, else for a geo-referenced map the bag's only NavSatFix topic when there are
-    several pose topics (it is the one that maps into the map frame), else None (auto)."""
-    if named:
-        return named
+def bag_queries(cfg: EvalConfig, manifest: dict, info: dict, geo=None) -> Iterator[Query]:
+    """Frames of ``cfg.bag`` with their ground-truth pose in the map frame (None where no pose
+    is close); ``geo`` (evaluation.frames.MapGeo) places NavSatFix and aligns odometry."""
+    from vpr_ros.evaluation.frames import choose_pose_topic, place_bag_track
     from vpr_ros.io.bag_backends import open_backend
-    from vpr_ros.io.bag_poses import norm_type, POSE_TYPES
-    try:
-        backend, _ = open_backend(Path(bag))
-    except Exception:  # BagReader reports it properly
-        return None
-    topics = dict(backend.topics)
-    backend.close()
-    poses = [t for t, m in topics.items() if norm_type(m) in POSE_TYPES]
-    fixes = [t for t in poses if norm_type(topics[t]) == 'sensor_msgs/msg/NavSatFix']
-    return fixes[0] if geo_map and len(poses) > 1 and len(fixes) == 1 else None
-
-
-def bag_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
-    """Frames of ``cfg.bag`` with their ground-truth pose (None where no pose is close)."""
-    from vpr_ros.geo import MapOrigin
     from vpr_ros.io.bags import BagReader
-    origin = MapOrigin(**manifest['origin']) if manifest.get('origin') else None
-    pose_topic = pick_pose_topic(cfg.bag, cfg.pose_topic, origin is not None)
-    with BagReader(cfg.bag, cfg.image_topic or None, pose_topic, origin,
+    try:
+        backend, _ = open_backend(Path(cfg.bag))
+        topics = dict(backend.topics)
+        backend.close()
+    except Exception:  # BagReader reports it properly
+        topics = {}
+    pose_topic, why = choose_pose_topic(topics, cfg.pose_topic, geo is not None)
+    with BagReader(cfg.bag, cfg.image_topic or None, pose_topic or None, None,
                    cfg.pose_tolerance) as reader:
         info.update(image_topic=reader.image_topic, pose_topic=reader.pose_topic,
-                    bag_topics=dict(reader.topics))
-        reader.pose_track()
+                    pose_topic_choice=why, bag_topics=dict(reader.topics),
+                    ground_truth_frame=place_bag_track(reader, geo, cfg.pose_tolerance))
+        from vpr_ros.io.camera_info import camera_matrix, read_bag_camera
+        camera = read_bag_camera(reader)  # the metric pose's query intrinsics, when known
+        info['query_intrinsics'] = camera['topic'] if camera else 'map camera (no CameraInfo)'
         it = reader.frames()
         for i in range(cfg.max_frames or 1 << 62):
             t0 = time.perf_counter()
@@ -108,21 +101,23 @@ def bag_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
             p = f.pose
             yield Query(i, f.stamp, f.rgb, None if p is None else (p.x, p.y),
                         None if p is None or not math.isfinite(p.yaw) else p.yaw,
-                        name=f'{f.stamp:.3f}', decode_ms=(time.perf_counter() - t0) * 1e3)
+                        name=f'{f.stamp:.3f}', decode_ms=(time.perf_counter() - t0) * 1e3,
+                        K=camera_matrix(camera, f.rgb.shape[1::-1]))
         info.update(bag_warnings=reader.warnings, missing_poses=reader.missing_poses)
 
 
-def vg_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
-    """Images of a VG queries folder; ground truth from their UTM names in the map's frame."""
-    from vpr_ros.geo import MapOrigin
+def vg_queries(cfg: EvalConfig, manifest: dict, info: dict, geo=None) -> Iterator[Query]:
+    """Images of a VG queries folder; ground truth from their UTM names in the map's frame
+    (through ``geo``, evaluation.frames.MapGeo, when the map is geo-referenced)."""
     from vpr_ros.imaging import ImageDecodeError, read_image_file
-    from vpr_ros.io.vg import list_vg_folder
+    from vpr_ros.io.vg import list_vg_folder, vg_xy
     from vpr_ros.mapstore.sources import heading_to_yaw
-    records = list_vg_folder(cfg.vg)
-    origin = MapOrigin(**manifest['origin']) if manifest.get('origin') else None
-    if origin is not None:
-        shift = (origin.easting, origin.northing)
-    else:  # map built without origin: VGSource anchored it at the first database image
+    records = list_vg_folder(cfg.vg)[:cfg.max_frames or None]
+    if geo is not None:
+        shift = (geo.origin.easting, geo.origin.northing) if geo.origin else (0.0, 0.0)
+        xy = geo.vg_xy(records)
+        info['ground_truth_frame'] = f'VG names -> map frame through the {geo.how}'
+    else:  # no geo reference: VGSource anchored the map at the first database image
         db = Path(cfg.vg).parent / 'database'
         if not db.is_dir():
             raise ValueError(f'the map has no origin and {db} does not exist, so the VG names '
@@ -130,23 +125,20 @@ def vg_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
                              f'folder with UTM zones or lat/lon in the names')
         first = list_vg_folder(db)[0]
         shift = (first.utm_e, first.utm_n)
+        xy = vg_xy(records, None, shift)
+        info['ground_truth_frame'] = f'VG UTM names shifted by the first image of {db}'
     info.update(vg_origin=list(shift), num_listed=len(records))
     log = logging.getLogger('vpr_ros.evaluation')
-    for i, r in enumerate(records[:cfg.max_frames or None]):
+    for i, (r, (x, y)) in enumerate(zip(records, xy.tolist())):
         t0 = time.perf_counter()
         try:
             rgb = read_image_file(r.path)
         except (ImageDecodeError, OSError) as exc:
             log.warning('query image skipped: %s', exc)
             continue
-        other_zone = origin is not None and r.zone_number and (
-            r.zone_number, r.zone_letter) != (origin.zone_number, origin.zone_letter)
-        if other_zone and math.isfinite(r.lat) and math.isfinite(r.lon):
-            x, y = origin.latlon_to_xy(r.lat, r.lon)[0]
-        else:
-            x, y = r.utm_e - shift[0], r.utm_n - shift[1]
         yaw = heading_to_yaw(r.heading) if math.isfinite(r.heading) else None
-        yield Query(i, 1000.0 + 0.1 * i, rgb, (float(x), float(y)), yaw,
+        gt = (float(x), float(y)) if math.isfinite(x) and math.isfinite(y) else None
+        yield Query(i, 1000.0 + 0.1 * i, rgb, gt, yaw,
                     name=Path(r.path).name, condition=r.note,
                     decode_ms=(time.perf_counter() - t0) * 1e3)
 
@@ -154,7 +146,20 @@ def vg_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
 def iter_queries(cfg: EvalConfig, manifest: dict, info: dict) -> Iterator[Query]:
     if bool(cfg.bag) == bool(cfg.vg):
         raise ValueError('give exactly one of --bag or --vg')
-    return bag_queries(cfg, manifest, info) if cfg.bag else vg_queries(cfg, manifest, info)
+    geo = map_geo(cfg.map, manifest)
+    info['map_geo'] = geo.how if geo is not None else 'none (no origin, no place lat/lon)'
+    return (bag_queries(cfg, manifest, info, geo) if cfg.bag
+            else vg_queries(cfg, manifest, info, geo))
+
+
+def map_geo(path: str, manifest: dict):
+    """The map's geo reference (evaluation.frames.MapGeo) or None."""
+    from vpr_ros.evaluation.frames import MapGeo
+    from vpr_ros.mapstore import MapStore
+    if manifest.get('origin'):
+        return MapGeo.of_map(manifest)
+    with MapStore.open(path, verify_checksums=False) as store:
+        return MapGeo.of_map(manifest, store)
 
 
 def load_params(cfg: EvalConfig) -> dict:
@@ -195,31 +200,42 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
     store = localizer.store
     info = {'temporal_filter': bool(m.use_filter), 'hubness_reference': m.hubness_reference,
             'map_places': store.num_places,
-            'map_encoder': store.encoder, 'map_version': store.version}
+            'map_encoder': store.encoder, 'map_version': store.version,
+            'verification': localizer.verifying, 'verification_problem': localizer.verify_problem}
     encoder = load_query_encoder(query_encoder_config(cfg, store.encoder))
     info.update(model=encoder.name, dim=encoder.dim, backend=encoder.backend,
                 input_size=list(encoder.input_size))
     odom = odometry_of(cfg, m, info)
+    from vpr_ros.evaluation.extrinsics import eval_extrinsics
+    from vpr_ros.localization.frames import base_from_camera
+    mount, info['camera_extrinsics'] = eval_extrinsics(cfg, m)  # camera -> base_link, as live
     frames: List[FrameResult] = []
+    sources = info['pose_sources'] = {}  # frames per published pose: place/verified/metric
     t_start = time.perf_counter()
     try:
         for q in iter_queries(cfg, store.manifest, info):
             t0 = time.perf_counter()
             desc = encoder.encode(q.rgb)[0]
             t1 = time.perf_counter()
+            local = localizer.query_features(q.rgb)  # None unless verifying (the matcher's)
+            t_local = time.perf_counter()
             match = localizer.search(desc, q.stamp, k=10)  # R@10 needs 10 candidates
+            match = localizer.verify(match, local, q.K)  # top-k re-ranked, as the matcher does
             t2 = time.perf_counter()
             fr = FrameResult(q.index, q.stamp, q.name, q.condition, q.gt, q.gt_yaw, match.ids,
                              match.scores.astype(np.float64))
             est = localizer.estimate(match, odom(q.stamp)).estimate
+            sources[match.pose_source] = sources.get(match.pose_source, 0) + 1
             if est is not None:
-                fr.prior = (est.x, est.y, est.yaw)
+                fr.prior = base_from_camera((est.x, est.y, est.yaw), mount)
                 fr.confidence, fr.localized = float(est.confidence), bool(est.localized)
                 fr.answered = True
                 fr.cand_xy, fr.cand_yaw = match.positions[:, :2], match.yaws
             t3 = time.perf_counter()
             fr.latency_ms = {'decode': q.decode_ms, 'encode': (t1 - t0) * 1e3,
-                             'search': (t2 - t1) * 1e3, 'summarize': (t3 - t2) * 1e3,
+                             'search': (t2 - t_local) * 1e3 - match.verify_ms,
+                             'verify': (t_local - t1) * 1e3 + match.verify_ms,
+                             'summarize': (t3 - t2) * 1e3,
                              'total': q.decode_ms + (t3 - t0) * 1e3}
             frames.append(fr)
     finally:

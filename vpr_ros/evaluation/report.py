@@ -11,7 +11,7 @@ import numpy as np
 
 from vpr_ros.config import MatcherConfig
 from vpr_ros.evaluation import EvalConfig, EvalRun, FrameResult
-from vpr_ros.evaluation import metrics as mx
+from vpr_ros.evaluation import coverage, metrics as mx
 
 RECALL_NS = (1, 5, 10)
 
@@ -54,8 +54,11 @@ def latency_summary(frames: List[FrameResult]) -> Dict[str, Dict]:
     return out
 
 
-def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig) -> Dict:
-    """All metrics of ``run`` as a JSON-able dict (see the module docs for the keys)."""
+def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig,
+                 map_xy: Optional[np.ndarray] = None) -> Dict:
+    """All metrics of ``run`` as a JSON-able dict (see the module docs for the keys); with
+    ``map_xy`` (the map's place positions) also where the ground truth lies against the map.
+    ``problems`` lists why the recall would not measure the model (also in ``warnings``)."""
     gt_frames = [f for f in run.frames if f.gt is not None]
     correct = judge(gt_frames, cfg.threshold_m, cfg.yaw_threshold_deg)
     top1 = correct[:, 0] if len(gt_frames) else np.zeros(0, bool)
@@ -67,10 +70,10 @@ def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig) -> Dict:
     fps = n_answered / run.wall_s if run.wall_s > 0 else None
     src = {'bag': cfg.bag} if cfg.bag else {'vg': cfg.vg}
     for key in ('image_topic', 'pose_topic', 'bag_topics', 'bag_warnings', 'missing_poses',
-                'num_listed', 'vg_origin', 'query_encoder_stats'):
+                'num_listed', 'vg_origin', 'query_encoder_stats', 'camera_extrinsics'):
         if key in run.info:
             src[key] = run.info[key]
-    return {
+    rep = {
         'mode': run.mode,
         'num_frames': len(run.frames),
         'num_queries': len(gt_frames),
@@ -79,8 +82,6 @@ def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig) -> Dict:
         'threshold_m': cfg.threshold_m,
         'yaw_threshold_deg': cfg.yaw_threshold_deg,
         'recall_at': mx.recall_at(correct, RECALL_NS),
-        'recall_at_by_condition': mx.grouped_recall([f.condition for f in gt_frames], correct,
-                                                    RECALL_NS),
         'pose_error': {
             'published': _pose_errors([f for f in gt_frames if f.localized and f.prior]),
             'all_answered': _pose_errors([f for f in gt_frames if f.prior])},
@@ -99,6 +100,10 @@ def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig) -> Dict:
         'temporal_filter': run.info.get('temporal_filter'),
         'warnings': list(run.warnings),
     }
+    rep.update(coverage.section(gt_frames, cfg, run.info, map_xy, correct))
+    rep['problems'] = coverage.problems(rep, run.info)
+    rep['warnings'] = rep['problems'] + [w for w in rep['warnings'] if w not in rep['problems']]
+    return rep
 
 
 def _fmt(v, digits=3) -> str:
@@ -107,10 +112,19 @@ def _fmt(v, digits=3) -> str:
     return f'{v:.{digits}f}' if isinstance(v, float) else str(v)
 
 
+def _extrinsics_line(ex) -> list:
+    if not ex:
+        return []
+    x, y, yaw = ex['mount']
+    return [f'- camera -> base_link applied to the priors: x={x:.3f} m, y={y:.3f} m, '
+            f'yaw={yaw:.4f} rad, {ex["source"]}' + (f' ({ex["note"]})' if ex.get('note') else '')]
+
+
 def format_markdown(rep: Dict) -> str:
     """A readable summary of a report dict."""
     src = rep['input'].get('bag') or rep['input'].get('vg')
     lines = [f'# vpr-ros evaluate ({rep["mode"]})', '',
+             *[f'**Problem: {x}**\n' for x in rep.get('problems', ())],
              f'- model: {rep["model"]["model"]} ({rep["model"]["backend"]}, input '
              f'{rep["model"]["input_size"]}); map: {rep["map"]["path"]} '
              f'({rep["map"]["places"]} places, {rep["map"]["encoder"]})',
@@ -118,12 +132,14 @@ def format_markdown(rep: Dict) -> str:
              f'truth, {rep["frames_dropped"]} dropped',
              f'- correct: within {rep["threshold_m"]} m'
              + (f' and {rep["yaw_threshold_deg"]} deg' if rep['yaw_threshold_deg'] else ''),
+             *_extrinsics_line(rep['input'].get('camera_extrinsics')),
              '', '| | R@1 | R@5 | R@10 | queries |', '|---|---|---|---|---|']
     rows = [('all', rep['recall_at'], rep['num_queries'])]
     rows += [(c, v['recall_at'], v['num_queries'])
              for c, v in rep['recall_at_by_condition'].items()]
     for name, rec, n in rows:
         lines.append(f'| {name} | {rec["1"]:.3f} | {rec["5"]:.3f} | {rec["10"]:.3f} | {n} |')
+    lines += [''] + coverage.markdown(rep)
     lines += ['', '| pose prior error | count | p50 | p90 | p99 |', '|---|---|---|---|---|']
     for which, e in rep['pose_error'].items():
         for q, unit in (('position_m', 'm'), ('yaw_deg', 'deg')):
@@ -177,7 +193,7 @@ def write_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig,
     """Write report.json, report.md, frames.csv (and PNG plots) into ``cfg.out``."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    rep = build_report(run, cfg, matcher)
+    rep = build_report(run, cfg, matcher, map_xy)
     gt_frames = [f for f in run.frames if f.gt is not None]
     top1 = judge(gt_frames, cfg.threshold_m, cfg.yaw_threshold_deg)[:, 0] if gt_frames else []
     correct = {f.index: bool(c) for f, c in zip(gt_frames, top1)}

@@ -43,9 +43,10 @@ def write_params(cfg, map_path: str, network: str, path: Path) -> str:
     from vpr_ros import params_file
     from vpr_ros.share import share_dir
     params = params_file.load(share_dir() / 'config' / 'localize.yaml')
+    size = {'input_size': [cfg.node_input_size] * 2} if cfg.node_input_size else {}
     params_file.set_node_params(params, 'query_encoder', dict(
         model='', checkpoint=network, backend=cfg.node_backend, threads=cfg.node_threads,
-        input_size=[cfg.node_input_size] * 2, map_path='', transport='compressed'))
+        map_path='', transport='compressed', **size))  # no size: the network's own
     params_file.set_node_params(params, 'gallery_server', dict(map_path=map_path))
     params_file.set_node_params(params, 'matcher', dict(
         map_path=map_path, top_k=cfg.top_k, publish_unlocalized_prior=True,
@@ -127,18 +128,7 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
     except (RuntimeError, TimeoutError) as e:
         failure = e
     finally:
-        if client is not None:
-            client.close()
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGINT)
-        for p in procs.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for f in logs:
-            f.close()
+        stop_graph(client, procs, logs)
     if failure is not None:
         raise RuntimeError(f'{failure}\n{log_tails(workdir, procs)}') from failure
     if dead:
@@ -147,6 +137,22 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
     log(f'[bench] graph: {len(records)} frames in {play_s:.1f} s; encoder stats {stats}')
     return {'records': records, 'play_s': play_s, 'stats': stats, 'rss': rss,
             'startup_s': round(startup_s, 1), 'network': network}
+
+
+def stop_graph(client, procs: Dict, logs) -> None:
+    """Close the client, Ctrl-C every node's process group (killed after 15 s), close logs."""
+    if client is not None:
+        client.close()
+    for p in procs.values():
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)
+    for p in procs.values():
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for f in logs:
+        f.close()
 
 
 def log_tails(workdir: Path, names, lines: int = 15) -> str:
@@ -177,6 +183,7 @@ def _pct(values, p):
 
 def summarize(raw: Dict, cfg) -> Dict:
     """(b) node rate/inference/drops, (d) end-to-end latency and drops, (e) RSS per node."""
+    from vpr_ros.bench.models import network_input_size
     recs = raw['records']
     n = len(recs)
     desc = [r for r in recs if r.t_descriptor is not None]
@@ -192,7 +199,7 @@ def summarize(raw: Dict, cfg) -> Dict:
             'dropped': raw['stats']['dropped'], 'errors': raw['stats']['errors'],
             'received': raw['stats']['received'], 'encoded': raw['stats']['encoded'],
             'backend': cfg.node_backend, 'threads': cfg.node_threads,
-            'input': f'{cfg.node_input_size}x{cfg.node_input_size}',
+            'input': 'x'.join(map(str, network_input_size(raw['network']))),
             'frame': f'{cfg.frame_size[1]}x{cfg.frame_size[0]} jpeg'}
     e2e_row = {'frames': n, 'with_prior': len(prior),
                'dropped': n - len(prior), 'dropped_pct': round(100.0 * (n - len(prior)) / n, 2)

@@ -91,6 +91,9 @@ def run_demo(cfg: DemoConfig) -> int:
         frames = [(int(round(f.stamp * 1e9)), f.rgb, f.pose) for f in bag.frames()]
     params = _write_params(cfg, paths['map'], Path(cfg.data) / 'localize_demo.yaml')
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    query = cfg.query_checkpoint or cfg.query_model or cfg.gallery_model
+    mode = 'symmetric' if query == cfg.gallery_model else 'asymmetric'
+    print(f'[demo] models: map by {cfg.gallery_model}, frames by {query} ({mode})', flush=True)
     print(f'[demo] starting query_encoder, gallery_server, matcher; {len(frames)} frames '
           f'from {paths["bag"]}', flush=True)
     with NodeGroup(graph_commands('localize', params, paths['map'])) as group:

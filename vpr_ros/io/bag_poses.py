@@ -10,6 +10,7 @@ import numpy as np
 
 POSE_TYPES = ('nav_msgs/msg/Odometry', 'geometry_msgs/msg/PoseStamped',
               'geometry_msgs/msg/PoseWithCovarianceStamped', 'sensor_msgs/msg/NavSatFix')
+FIX_TYPE = 'sensor_msgs/msg/NavSatFix'
 
 
 @dataclasses.dataclass
@@ -49,7 +50,7 @@ def yaw_of(q) -> float:
 def pose_from_msg(msgtype: str, msg, stamp: float) -> Optional[PoseSample]:
     """PoseSample from one pose message (NavSatFix gives lat/lon only); None if unusable."""
     t = norm_type(msgtype)
-    if t == 'sensor_msgs/msg/NavSatFix':
+    if t == FIX_TYPE:
         if msg.status.status < -1 or not (math.isfinite(msg.latitude)
                                           and math.isfinite(msg.longitude)):
             return None
@@ -118,6 +119,25 @@ def fill_fix_track(samples: List[PoseSample], origin, min_move_m: float = 0.5):
         if math.hypot(*d) >= min_move_m:
             yaw = math.atan2(d[1], d[0])
         s.yaw = yaw
+
+
+FIX_TOLERANCE_S = 1.0  # a NavSatFix this close (each side) gives an image's lat/lon
+
+
+def fix_topic_beside(topics: Dict[str, str], pose_topic: Optional[str]) -> Optional[str]:
+    """The bag's only NavSatFix topic when ``pose_topic`` is another (local) pose topic: the
+    one that gives places their lat/lon; None otherwise."""
+    if not pose_topic or norm_type(topics.get(pose_topic, '')) == FIX_TYPE:
+        return None
+    fixes = [t for t, m in topics.items() if norm_type(m) == FIX_TYPE]
+    return fixes[0] if len(fixes) == 1 else None
+
+
+def latlon_at(track: 'PoseTrack', stamp: float,
+              tolerance: float = FIX_TOLERANCE_S) -> Tuple[float, float]:
+    """(lat, lon) of a NavSatFix track at ``stamp`` (interpolated), NaN when none is close."""
+    s = track.at(stamp, tolerance) if len(track) else None
+    return (s.lat, s.lon) if s is not None else (math.nan, math.nan)
 
 
 @dataclasses.dataclass

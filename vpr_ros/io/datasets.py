@@ -1,121 +1,88 @@
-"""Training/evaluation datasets from GSV-Cities folders and VG-layout folders.
+"""Dataset readers behind one dispatcher: ``read_dataset(path, layout='auto')``.
 
-Both readers return ``PlaceRow`` lists; ``PlaceDataset`` wraps them for torch. Places come from
-the GSV-Cities ``place_id`` (made unique across cities) or, for VG folders, from the ``p<id>``
-pano field that vpr_ros.world writes, else from a UTM grid of ``cell_m`` metres.
+One module per layout returns ``PlaceRow`` lists (vpr_ros.io.place_rows): GSV-Cities
+(vpr_ros.io.gsv_cities), raw MSLS (vpr_ros.io.msls) and VG-layout folders (here, names parsed
+by vpr_ros.io.vg). Map building (vpr_ros.mapstore.sources.DatasetSource), training
+(vpr_ros.training.places) and distillation read through it; ``PlaceDataset`` wraps rows for
+torch. VG places come from the ``p<id>`` pano field that vpr_ros.world writes, else from a
+UTM grid of ``cell_m`` metres.
 """
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from vpr_ros.geo import MapOrigin
+from vpr_ros.geo import heading_to_yaw, MapOrigin
 from vpr_ros.imaging import read_image_file
-from vpr_ros.io.vg import list_vg_folder
+from vpr_ros.io.gsv_cities import read_gsv_cities  # noqa: F401 - part of this module's API
+from vpr_ros.io.msls import msls_subsets, read_msls
+from vpr_ros.io.place_rows import origin_near, PlaceRow, PlaceRows  # noqa: F401
+from vpr_ros.io.vg import list_vg_folder, vg_origin, vg_xy
+
+LAYOUTS = ('auto', 'gsv-cities', 'msls', 'vg')
 
 
-@dataclasses.dataclass
-class PlaceRow:
-    """One image: map-frame x, y (m, REP 103), yaw (rad, CCW from east), WGS84 lat/lon."""
-
-    path: str
-    place_id: int
-    x: float
-    y: float
-    yaw: float
-    lat: float
-    lon: float
-    condition: str = ''
+def detect_layout(path) -> str:
+    """'gsv-cities' (Dataframes/), 'msls' (postprocessed.csv / raw.csv folders) or 'vg'."""
+    root = Path(path)
+    if (root / 'Dataframes').is_dir():
+        return 'gsv-cities'
+    try:
+        msls_subsets(root, subsets=('database', 'query'))
+        return 'msls'
+    except (FileNotFoundError, OSError):
+        return 'vg'
 
 
-def _yaw_from_heading(deg: float) -> float:
-    return math.nan if math.isnan(deg) else math.radians(90.0 - deg)
-
-
-def _origin_near(folder: Path) -> Optional[MapOrigin]:
-    """The origin recorded in a world.json next to or above ``folder`` (vpr_ros.world output)."""
-    for d in [folder, *folder.parents][:4]:
-        meta = d / 'world.json'
-        if meta.is_file():
-            m = json.loads(meta.read_text())
-            return MapOrigin.from_latlon(m['origin_lat'], m['origin_lon'])
-    return None
-
-
-def read_gsv_cities(root, cities: Optional[Sequence[str]] = None,
-                    origin: Optional[MapOrigin] = None) -> List[PlaceRow]:
-    """Rows of ``root/Dataframes/<City>.csv`` with images in ``root/Images/<City>/``.
-
-    Place ids are renumbered 0..P-1 over (city, place_id) in file order; x/y come from the
-    CSV's extra columns (vpr_ros.world output) unless ``origin`` is given, else from lat/lon via
-    ``origin`` (default: world.json, or the first image of each city).
-    """
-    root = Path(root)
-    frames = sorted((root / 'Dataframes').glob('*.csv'))
-    if cities:
-        frames = [f for f in frames if f.stem in set(cities)]
-    if not frames:
-        raise FileNotFoundError(f'no Dataframes/*.csv under {root}')
-    explicit = origin is not None
-    origin = origin or _origin_near(root)
-    ids: Dict[tuple, int] = {}
-    rows: List[PlaceRow] = []
-    for csv_path in frames:
-        city = csv_path.stem
-        with open(csv_path, newline='') as f:
-            table = list(csv.DictReader(f))
-        city_origin = origin or (MapOrigin.from_latlon(float(table[0]['lat']),
-                                                       float(table[0]['lon'])) if table else None)
-        for r in table:
-            lat, lon = float(r['lat']), float(r['lon'])
-            name = (f'{r["city_id"]}_{int(r["place_id"]):07d}_{int(r["year"]):04d}_'
-                    f'{int(r["month"]):02d}_{int(r["northdeg"]):03d}_{r["lat"]}_{r["lon"]}_'
-                    f'{r["panoid"]}.jpg')
-            path = root / 'Images' / city / name
-            if not path.is_file():
-                raise FileNotFoundError(f'{csv_path}: image {path} is missing')
-            if r.get('x') not in (None, '') and not explicit:  # written in the world's frame
-                x, y = float(r['x']), float(r['y'])
-            else:
-                x, y = city_origin.latlon_to_xy(lat, lon)[0]
-            yaw = float(r['yaw']) if r.get('yaw') not in (None, '') else \
-                _yaw_from_heading(float(r['northdeg']))
-            pid = ids.setdefault((city, int(r['place_id'])), len(ids))
-            rows.append(PlaceRow(str(path), pid, float(x), float(y), yaw, lat, lon,
-                                 r.get('condition', '')))
+def read_dataset(path, layout: str = 'auto', origin: Optional[MapOrigin] = None,
+                 subsets: Sequence[str] = ('database',), cell_m: float = 25.0,
+                 cities: Optional[Sequence[str]] = None) -> PlaceRows:
+    """Rows of a dataset folder in the frame of ``origin`` (default: the reader's own, at its
+    first image, with slots for far UTM zones; the result's ``origin``). ``subsets`` (MSLS:
+    database/query; VG: database/queries sub-folders when present) and ``cities``
+    (GSV-Cities, MSLS) select parts; ``cell_m``: grid places."""
+    layout = detect_layout(path) if layout == 'auto' else layout
+    if layout == 'gsv-cities':
+        return read_gsv_cities(path, cities, origin)
+    if layout == 'msls':
+        return read_msls(path, cities, subsets, origin, cell_m)
+    if layout != 'vg':
+        raise ValueError(f'unknown dataset layout {layout!r} (one of {", ".join(LAYOUTS)})')
+    root = Path(path)
+    dirs = [root / s for s in subsets if (root / s).is_dir()] or [root]
+    if origin is None:
+        origin = vg_origin([r for d in dirs for r in list_vg_folder(d)], origin_near(root))
+    rows = PlaceRows(origin=origin)
+    for d in dirs:
+        rows += read_vg(d, cell_m, origin)
     return rows
 
 
 def read_vg(folder, cell_m: float = 25.0, origin: Optional[MapOrigin] = None,
-            use_pano_places: bool = True) -> List[PlaceRow]:
+            use_pano_places: bool = True) -> PlaceRows:
     """Rows of a VG-layout folder (e.g. ``out/test/database``; recursive, sorted by path).
 
     Place ids: from ``p<id>`` pano fields when every image has one (and ``use_pano_places``),
-    else the UTM grid cell of ``cell_m`` metres, renumbered 0..P-1 in order of appearance.
-    x/y are UTM minus ``origin`` (default: world.json, else the first image's position).
+    else the UTM grid cell of ``cell_m`` metres per zone, renumbered 0..P-1 in order of
+    appearance. x/y: each name's UTM in the frame of ``origin`` (default: world.json, else
+    the first image, with slots for far zones; the result's ``origin``), any number of zones.
     """
     folder = Path(folder)
     recs = list_vg_folder(folder)
-    origin = origin or _origin_near(folder)
-    if origin is None:
-        r0 = recs[0]
-        origin = MapOrigin(r0.utm_e, r0.utm_n, r0.zone_number, r0.zone_letter)
+    origin = origin or vg_origin(recs, origin_near(folder))
+    xy = vg_xy(recs, origin)
     pano = use_pano_places and all(r.pano_id[:1] == 'p' and r.pano_id[1:].isdigit()
                                    for r in recs)
     ids: Dict[tuple, int] = {}
-    rows = []
-    for r in recs:
-        key = (int(r.pano_id[1:]),) if pano else (math.floor(r.utm_e / cell_m),
+    rows = PlaceRows(origin=origin)
+    for r, (x, y) in zip(recs, xy.tolist()):
+        key = (int(r.pano_id[1:]),) if pano else (r.zone_number, math.floor(r.utm_e / cell_m),
                                                   math.floor(r.utm_n / cell_m))
         pid = ids.setdefault(key, len(ids))
-        rows.append(PlaceRow(r.path, pid, r.utm_e - origin.easting, r.utm_n - origin.northing,
-                             _yaw_from_heading(r.heading), r.lat, r.lon, r.note))
+        rows.append(PlaceRow(r.path, pid, x, y, heading_to_yaw(r.heading), r.lat, r.lon, r.note))
     return rows
 
 

@@ -2,7 +2,12 @@
 
 ``fit_calibration`` learns a monotone map from raw confidences and correctness labels, either
 Platt scaling (a logistic on logit(conf), two parameters, smooth) or isotonic regression
-(pool-adjacent-violators, a step function, needs more data). Calibrations are stored as JSON.
+(pool-adjacent-violators, a step function, needs more data). ``platt_sim`` adds the frame's
+absolute similarity as a soft factor: a logistic on (logit(conf), relative similarity), the
+latter the top-1 cosine placed between the map's own levels (localization.similarity:
+0 = two unrelated map entries, 1 = an entry and its nearest neighbour), so a frame that ranks
+one place first but matches it barely better than anything (a black frame, noise, another
+town) gets a low confidence even when its ranking margin is large. Stored as JSON.
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from typing import Dict, List
 import numpy as np
 
 EPS = 1e-6
-METHODS = ('identity', 'platt', 'isotonic')
+METHODS = ('identity', 'platt', 'isotonic', 'platt_sim')
+NEUTRAL_SIMILARITY = 1.0   # relative similarity assumed when unknown: a typical real match
 
 
 def _sigmoid(z):
@@ -33,6 +39,7 @@ class Calibration:
     method: str = 'identity'
     a: float = 1.0                 # platt: sigmoid(a * logit(c) + b)
     b: float = 0.0
+    s: float = 0.0                 # platt_sim: sigmoid(a * logit(c) + s * similarity + b)
     x: List[float] = dataclasses.field(default_factory=list)   # isotonic knots
     y: List[float] = dataclasses.field(default_factory=list)
 
@@ -42,11 +49,17 @@ class Calibration:
         if self.method == 'isotonic' and (len(self.x) < 1 or len(self.x) != len(self.y)):
             raise ValueError('isotonic calibration needs matching, non-empty x and y knots')
 
-    def apply(self, conf):
-        """Calibrated confidence(s), same shape as ``conf`` (a float for a scalar)."""
+    def apply(self, conf, similarity=None):
+        """Calibrated confidence(s), same shape as ``conf`` (a float for a scalar).
+
+        ``similarity``: the frame's relative similarity (similarity.relative_similarity), used
+        by 'platt_sim' only; unknown (None/NaN) counts as a typical real match."""
         c = np.clip(np.asarray(conf, dtype=np.float64), 0.0, 1.0)
         if self.method == 'platt':
             out = _sigmoid(self.a * _logit(c) + self.b)
+        elif self.method == 'platt_sim':
+            out = _sigmoid(self.a * _logit(c) + self.s * _similarity(similarity, c.shape)
+                           + self.b)
         elif self.method == 'isotonic':
             out = np.interp(c, self.x, self.y)
         else:
@@ -77,9 +90,17 @@ class Calibration:
         return cls(**d)
 
 
+def _similarity(similarity, shape) -> np.ndarray:
+    if similarity is None:
+        return np.full(shape, NEUTRAL_SIMILARITY)
+    r = np.asarray(similarity, dtype=np.float64)
+    return np.clip(np.where(np.isfinite(r), r, NEUTRAL_SIMILARITY), -3.0, 3.0)
+
+
 def fit_calibration(confidences, correct, method: str = 'platt',
-                    l2: float = 1e-3) -> Calibration:
-    """Fit a calibration on raw ``confidences`` (N,) and boolean ``correct`` (N,) labels.
+                    l2: float = 1e-3, similarity=None) -> Calibration:
+    """Fit a calibration on raw ``confidences`` (N,) and boolean ``correct`` (N,) labels;
+    'platt_sim' also needs each frame's relative ``similarity`` (N,).
 
     ``l2`` is a small ridge on the Platt parameters so that separable data stays finite.
     """
@@ -92,19 +113,25 @@ def fit_calibration(confidences, correct, method: str = 'platt',
     if method == 'isotonic':
         x, y = _isotonic(c, t)
         return Calibration('isotonic', x=x.tolist(), y=y.tolist())
-    if method != 'platt':
+    if method not in ('platt', 'platt_sim'):
         raise ValueError(f'unknown calibration method {method!r}; known: {METHODS}')
-    X = np.stack([_logit(c), np.ones_like(c)], axis=1)
+    cols = [_logit(c)]
+    if method == 'platt_sim':
+        if similarity is None or np.size(similarity) != c.size:
+            raise ValueError('platt_sim needs one relative similarity per confidence')
+        cols.append(_similarity(np.ravel(similarity), c.shape))
+    X = np.stack(cols + [np.ones_like(c)], axis=1)
 
     def loss(th):
         z = X @ th
         return float(np.sum(np.logaddexp(0.0, z) - t * z) + 0.5 * l2 * th @ th)
 
-    theta = np.array([1.0, 0.0])
+    theta = np.zeros(X.shape[1])
+    theta[0] = 1.0
     for _ in range(100):  # damped Newton on the penalised log loss (convex)
         p = _sigmoid(X @ theta)
         grad = X.T @ (p - t) + l2 * theta
-        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(2)
+        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(X.shape[1])
         step = np.linalg.solve(hess, grad)
         f0, scale = loss(theta), 1.0
         while loss(theta - scale * step) > f0 and scale > 1e-8:
@@ -112,6 +139,9 @@ def fit_calibration(confidences, correct, method: str = 'platt',
         theta = theta - scale * step
         if np.abs(scale * step).max() < 1e-10:
             break
+    if method == 'platt_sim':
+        return Calibration('platt_sim', a=float(theta[0]), s=float(theta[1]),
+                           b=float(theta[2]))
     return Calibration('platt', a=float(theta[0]), b=float(theta[1]))
 
 

@@ -73,6 +73,7 @@ def extract_retrieval(map_path, bag_path, model: str, input_size: Optional[Seque
             if fr.pose is None or op is None:
                 continue
             m = localizer.search(enc.encode(fr.rgb)[0], fr.stamp, top_k)
+            m = localizer.verify(m, localizer.query_features(fr.rgb))  # as the matcher does
             pad = top_k - m.ids.size
             stamps.append(fr.stamp)
             gt.append((fr.pose.x, fr.pose.y))

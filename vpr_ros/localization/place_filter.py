@@ -89,6 +89,7 @@ class PlaceFilter:
         self._streak = 0
         self._last_xy: Optional[np.ndarray] = None
         self._last: Optional[FilterEstimate] = None
+        self._similarity = float('nan')  # of the latest frame (see update)
 
     @property
     def last_estimate(self) -> Optional[FilterEstimate]:
@@ -120,13 +121,16 @@ class PlaceFilter:
         elif dt > 0:
             self.h.var = self.h.var + (c.max_speed_mps * float(dt)) ** 2
 
-    def update(self, scores, positions, yaws, num_places: int = 0) -> FilterEstimate:
+    def update(self, scores, positions, yaws, num_places: int = 0,
+               similarity: float = float('nan')) -> FilterEstimate:
         """Reweight the belief by one frame's top-k candidates (best first) and report.
 
         ``num_places`` is the size of the map searched (0: unknown, taken as k); the places not
         retrieved share the remaining softmax mass at the k-th candidate's score.
+        ``similarity``: the frame's relative top-1 similarity, for a 'platt_sim' calibration.
         """
         c = self.cfg
+        self._similarity = similarity
         scores = np.asarray(scores, dtype=np.float64).ravel()
         pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
         yaws = np.asarray(yaws, dtype=np.float64).ravel()
@@ -189,7 +193,8 @@ class PlaceFilter:
         cov = np.diag([0.0, 0.0, UNOBSERVED_VARIANCE, UNOBSERVED_VARIANCE, UNOBSERVED_VARIANCE,
                        yaw_var])
         cov[:2, :2] = cov_xy
-        conf = float(self.calibration.apply(raw)) if self.calibration is not None else raw
+        conf = float(self.calibration.apply(raw, self._similarity)) \
+            if self.calibration is not None else raw
 
         relocalized = False
         if self.localized:

@@ -40,3 +40,13 @@ def map_levels(store, seed: int = 0) -> SimilarityLevels:
     unrelated = float(np.nanmean(s))
     nearest = float(np.median(np.nanmax(s, axis=1)))
     return SimilarityLevels(unrelated, nearest, unrelated + POSITION * (nearest - unrelated))
+
+
+def relative_similarity(best: float, levels: SimilarityLevels) -> float:
+    """``best`` (a frame's top-1 cosine) on the map's own scale: 0 at the unrelated level,
+    1 at the nearest-entry level; NaN when the map is too small to have levels. The soft
+    similarity factor of the 'platt_sim' calibration (localization.calibration)."""
+    span = levels.nearest - levels.unrelated
+    if not (np.isfinite(span) and span > 1e-6 and np.isfinite(best)):
+        return float('nan')
+    return float((best - levels.unrelated) / span)

@@ -60,16 +60,19 @@ class LocalizationTracker:
         self._last_odom = None
         self._was_localized = False
 
-    def _calibrate(self, conf: float) -> float:
-        return float(self.calibration.apply(conf)) if self.calibration is not None else conf
+    def _calibrate(self, conf: float, similarity: float = float('nan')) -> float:
+        return float(self.calibration.apply(conf, similarity)) if self.calibration is not None \
+            else conf
 
     def step(self, stamp_s: float, scores, positions, yaws, odom=None,
-             num_places: int = 0, motion=None) -> Estimate:
+             num_places: int = 0, motion=None, similarity: float = float('nan')) -> Estimate:
         """One frame: ``scores`` (k,) best first, ``positions`` (k,3), ``yaws`` (k,);
         ``odom`` the latest (x, y, yaw) odometry pose or None, or ``motion`` the (dx, dy, dyaw)
-        travelled since the last frame in the robot frame; ``num_places`` the map size."""
+        travelled since the last frame in the robot frame; ``num_places`` the map size;
+        ``similarity`` the frame's top-1 similarity relative to the map's levels
+        (similarity.relative_similarity), the soft factor of a 'platt_sim' calibration."""
         if self.filter is None:
-            return self._single_frame(scores, positions, yaws)
+            return self._single_frame(scores, positions, yaws, similarity)
         dt = 0.0 if self._last_stamp is None else max(0.0, stamp_s - self._last_stamp)
         delta = motion
         if delta is None and odom is not None and self._last_odom is not None:
@@ -77,17 +80,17 @@ class LocalizationTracker:
         self._last_stamp, self._last_odom = stamp_s, odom
         self.filter.predict(odom=delta, dt=dt)
         fe = self.filter.update(np.asarray(scores), np.asarray(positions), np.asarray(yaws),
-                                num_places)
+                                num_places, similarity)
         return Estimate(fe.x, fe.y, fe.yaw, np.asarray(fe.covariance), float(fe.confidence),
                         bool(fe.localized), bool(fe.relocalized), fe.status,
                         int(fe.num_hypotheses), float(fe.raw_confidence))
 
-    def _single_frame(self, scores, positions, yaws) -> Estimate:
+    def _single_frame(self, scores, positions, yaws, similarity=float('nan')) -> Estimate:
         cfg = self.cfg
         prior = summarize_candidates(scores, positions, yaws, cfg.temperature,
                                      cfg.cluster_radius_m, cfg.base_position_std_m,
                                      cfg.base_yaw_std_rad)
-        conf = self._calibrate(prior.confidence)
+        conf = self._calibrate(prior.confidence, similarity)
         localized = conf >= cfg.min_confidence
         relocalized = localized and not self._was_localized
         self._was_localized = localized

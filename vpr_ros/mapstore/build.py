@@ -6,56 +6,23 @@ everything is encoded, then the work folder is removed.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
-from vpr_ros.imaging import ImageDecodeError, read_image_file
+from vpr_ros.mapstore.build_config import BuildConfig
+from vpr_ros.mapstore.build_encoders import Batch, make_encoder
 from vpr_ros.mapstore.manifest import MapError
 
 log = logging.getLogger(__name__)
 WORK = 'work'
-
-
-@dataclasses.dataclass
-class BuildConfig:
-    """Settings of ``vpr-ros build-map`` (one CLI flag per field)."""
-
-    model: str = ''
-    checkpoint: str = ''
-    source: str = 'vg'                 # vg | manifest | bag
-    input: str = ''
-    out: str = ''
-    image_topic: str = ''
-    pose_topic: str = ''
-    keyframe_dist: float = 2.0         # metres travelled between bag keyframes
-    keyframe_angle: float = 15.0       # or degrees turned
-    pose_tolerance: float = 0.1        # s between an image and its pose (bags)
-    dtype: str = 'float16'
-    index: str = 'auto'
-    batch_size: int = 16
-    workers: int = 2                   # image decoding/preprocessing threads
-    robot_id: str = ''
-    session: str = ''
-    input_size: Tuple[int, ...] = ()   # (h, w) override of the model's input size
-    checkpoint_every: int = 256        # images between work-folder checkpoints
-    vg_subsets: Tuple[str, ...] = ('database',)
-    progress: bool = True
-    executor: str = 'local'            # local | ray (workers = Ray actors)
-    ray_address: str = 'auto'          # auto | local | HOST:PORT | ray://HOST:PORT
-    map_frame: str = 'map'             # frame of the map; bag poses must be in it, or anchored
-    anchor: Tuple[float, ...] = ()     # x y yaw (m, m, rad) of the bag pose frame in map_frame
-    camera_extrinsics: str = 'tf_static'  # tf_static (camera mount from the bag) | none
-    camera_mount: Tuple[float, ...] = ()  # x y yaw of the camera in base_link, by hand
 
 
 def fingerprint(cfg: BuildConfig) -> Dict:
@@ -76,29 +43,18 @@ def open_source(cfg: BuildConfig):
     if cfg.source == 'manifest':
         return src.ManifestSource(cfg.input)
     if cfg.source == 'bag':
-        return src.BagSource(cfg.input, cfg.image_topic or None, cfg.pose_topic or None,
-                             keyframes=KeyframeConfig(cfg.keyframe_dist, cfg.keyframe_angle),
-                             tolerance_s=cfg.pose_tolerance, robot_id=cfg.robot_id,
-                             session=cfg.session, map_frame=cfg.map_frame, anchor=cfg.anchor,
-                             extrinsics=cfg.camera_extrinsics, camera_mount=cfg.camera_mount)
-    raise ValueError(f'unknown source {cfg.source!r}; use vg, manifest or bag')
-
-
-def load_model(cfg: BuildConfig):
-    """The gallery model with its pretrained weights (the same loader the nodes use).
-
-    ``cfg.checkpoint`` is a vpr_ros checkpoint, or a backbone weights file for ``cfg.model``
-    (e.g. an official DINOv2 .pth).
-    """
-    from vpr_ros.models.checkpoint import is_checkpoint
-    from vpr_ros.models.runtime import build_torch_model
-    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
-        raise FileNotFoundError(f'checkpoint {cfg.checkpoint} does not exist')
-    if cfg.checkpoint and is_checkpoint(cfg.checkpoint):
-        model, _ = build_torch_model(model=cfg.model, checkpoint=cfg.checkpoint)
-    else:
-        model, _ = build_torch_model(model=cfg.model, weights=cfg.checkpoint)
-    return model.eval()
+        from vpr_ros.mapstore.bag_source import BagSource
+        return BagSource(cfg.input, cfg.image_topic or None, cfg.pose_topic or None,
+                         keyframes=KeyframeConfig(cfg.keyframe_dist, cfg.keyframe_angle),
+                         tolerance_s=cfg.pose_tolerance, robot_id=cfg.robot_id,
+                         session=cfg.session, map_frame=cfg.map_frame, anchor=cfg.anchor,
+                         extrinsics=cfg.camera_extrinsics, camera_mount=cfg.camera_mount)
+    if cfg.source in ('msls', 'gsv-cities'):   # vg_subsets: MSLS database and/or query
+        return src.DatasetSource(cfg.input, cfg.source,
+                                 subsets=tuple(s.replace('queries', 'query')
+                                               for s in cfg.vg_subsets))
+    raise ValueError(f'unknown source {cfg.source!r}; use vg, manifest, bag, msls or '
+                     'gsv-cities')
 
 
 class _Work:
@@ -137,100 +93,6 @@ class _Work:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         self.chunks.append(path)
-
-
-def _prepare(model, size, image):
-    """Decode (if a path) and preprocess one image; None when it cannot be decoded."""
-    try:
-        rgb = read_image_file(image) if isinstance(image, str) else image
-    except (ImageDecodeError, OSError) as exc:
-        log.warning('skipping image: %s', exc)
-        return None
-    return model.preprocess(rgb, size)
-
-
-Batch = List[Tuple[int, object]]          # (item key, image path or RGB array)
-Encoded = Tuple[List[int], np.ndarray, List[int], int]  # keys, (n, D) rows, failed, listed
-
-
-def encode_batch(model, size, batch: Batch, pool=None) -> Encoded:
-    """Decode, preprocess and encode one batch (the local path and every Ray actor)."""
-    import torch
-    mapper = pool.map if pool is not None else map
-    tensors = list(mapper(lambda kv: _prepare(model, size, kv[1]), batch))
-    ok = [(k, t) for (k, _), t in zip(batch, tensors) if t is not None]
-    failed = [k for (k, _), t in zip(batch, tensors) if t is None]
-    desc = np.zeros((0, int(model.dim)), np.float32)
-    if ok:
-        with torch.inference_mode():
-            desc = model(torch.cat([t for _, t in ok])).float().cpu().numpy()
-    return [k for k, _ in ok], desc, failed, len(batch)
-
-
-class LocalEncoder:
-    """The gallery model in this process, images decoded by ``cfg.workers`` threads."""
-
-    def __init__(self, cfg: BuildConfig):
-        self.cfg, self.model = cfg, load_model(cfg)
-        self.name, self.dim = self.model.name, int(self.model.dim)
-
-    def encode(self, batches: Iterable[Batch]) -> Iterator[Encoded]:
-        size = tuple(self.cfg.input_size) or None
-        with ThreadPoolExecutor(max(1, self.cfg.workers)) as pool:
-            for batch in batches:
-                yield encode_batch(self.model, size, batch, pool)
-
-    def close(self) -> None:
-        pass
-
-
-class RayEncoder:
-    """The same encoding on ``cfg.workers`` Ray workers at ``cfg.ray_address``, each loading
-    the model once (a checkpoint file is shipped once through the object store)."""
-
-    def __init__(self, cfg: BuildConfig):
-        from vpr_ros.mapstore.ray_build import checkpoint_payload, RayPool
-        self.pool = RayPool(_ray_setup, (dataclasses.asdict(cfg),
-                                         *checkpoint_payload(cfg.checkpoint)),
-                            _ray_encode, cfg.workers, cfg.ray_address,
-                            name=f'vpr_ros_build_{os.getpid()}_{id(self)}')
-        self.name, self.dim, self.pids = self.pool.name, self.pool.dim, self.pool.pids
-        log.info('ray: %d actors (pids %s) encoding with %s', len(self.pids), self.pids,
-                 self.name)
-
-    def encode(self, batches: Iterable[Batch]) -> Iterator[Encoded]:
-        for keys, desc, failed, listed in self.pool.map((b,) for b in batches):
-            # a copy: a view would pin the result's buffer in the object store
-            yield keys, np.array(desc, np.float32), failed, listed
-
-    def close(self) -> None:
-        self.pool.close()
-
-
-class _RayState:
-    def __init__(self, model, size):
-        self.model, self.size, self.name, self.dim = model, size, model.name, int(model.dim)
-
-
-def _ray_setup(cfg: dict, ckpt_name: str, ckpt_bytes) -> _RayState:
-    """On a Ray worker: the gallery model of the build (once per worker)."""
-    from vpr_ros.mapstore.ray_build import unpack_checkpoint
-    cfg = BuildConfig(**cfg)
-    cfg.checkpoint = unpack_checkpoint(ckpt_name, ckpt_bytes) or cfg.checkpoint
-    return _RayState(load_model(cfg), tuple(cfg.input_size) or None)
-
-
-def _ray_encode(state: _RayState, batch: Batch) -> Encoded:
-    return encode_batch(state.model, state.size, batch)
-
-
-def make_encoder(cfg: BuildConfig):
-    """LocalEncoder, or a RayEncoder for ``executor='ray'``."""
-    if cfg.executor == 'local':
-        return LocalEncoder(cfg)
-    if cfg.executor == 'ray':
-        return RayEncoder(cfg)
-    raise ValueError(f'unknown executor {cfg.executor!r}; use local or ray')
 
 
 def _clear_unfinished(out: Path) -> None:
@@ -275,7 +137,9 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
     encoder = make_encoder(cfg)
     try:
         from tqdm import tqdm
-        bar = tqdm(desc='encoding', unit='img', disable=not cfg.progress)
+        total = getattr(source, 'total', None)  # None: a bag's keyframes are not known yet
+        bar = tqdm(desc='encoding', unit='img', total=total, initial=resumed if total else 0,
+                   disable=not cfg.progress)
     except ImportError:  # pragma: no cover
         bar = None
     t_enc = time.time()
@@ -312,7 +176,8 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
                        f'{len(places)} listed); nothing written')
     by_key = dict(places)
     source_of_encoder = {'model': cfg.model, 'checkpoint': str(Path(cfg.checkpoint).resolve())
-                         if cfg.checkpoint else '', 'input_size': list(cfg.input_size)}
+                         if cfg.checkpoint else '', 'input_size': list(cfg.input_size),
+                         'weights_fingerprint': encoder.weights_fingerprint}
     store = MapStore.create(out, encoder.name, encoder.dim, dtype=cfg.dtype,
                             origin=source.origin, index=cfg.index,
                             encoder_source=source_of_encoder)
@@ -320,8 +185,12 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
     for r in recs:
         r.robot_id = r.robot_id or cfg.robot_id
         r.session = r.session or cfg.session
-    store.add(np.stack(descs), recs)
+    ids, _ = store.add(np.stack(descs), recs)
     store.save()
+    features = None
+    if cfg.local_features:  # a second pass over the images (vpr_ros.verification.build)
+        from vpr_ros.verification.build import build_local_features
+        features = build_local_features(source, dict(zip(keys, ids)), out, encoder.name)
     shutil.rmtree(work.dir, ignore_errors=True)
     dt = time.time() - t0
     summary = {'places': store.num_places, 'encoder': store.encoder, 'dim': store.dim,
@@ -332,6 +201,8 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
                'seconds': round(dt, 3), 'encode_seconds': round(t_enc, 3),
                'images_per_s': round(encoded / t_enc, 2) if t_enc > 0 else 0.0,
                'executor': cfg.executor, 'workers': cfg.workers, 'out': str(out)}
+    if features is not None:
+        summary['local_features'] = features
     if getattr(source, 'frames', None):
         summary['frames'] = source.frames  # bag: pose frame, anchor, camera mount applied
     store.close()

@@ -28,6 +28,12 @@ from vpr_ros.mapstore.store_ops import StoreOpsMixin
 from vpr_ros.mapstore.store_save import StoreSaveMixin
 
 
+def _leftover(p: Path) -> bool:
+    """Entries an empty map folder may hold: a build's work folder, a writer lock, temp files of
+    an interrupted create."""
+    return p.name in ('work', '.writer.lock') or p.name.endswith('.tmp')
+
+
 class MapStore(StoreOpsMixin, StoreSaveMixin):
     """One map directory. Build with ``create``; load with ``open``."""
 
@@ -58,11 +64,12 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
         """Create an empty map (saved as version 1) and return it writable.
 
         ``origin`` is a vpr_ros.geo.MapOrigin (or dict of its fields) anchoring the map frame.
-        ``encoder_source`` ({'model', 'checkpoint', 'input_size'}) says how to rebuild the
-        encoder, so a query_encoder without a model set encodes frames exactly as the map was.
+        ``encoder_source`` ({'model', 'checkpoint', 'input_size', 'weights_fingerprint'})
+        says how to rebuild the encoder, so a query_encoder without a model set encodes frames
+        exactly as the map was (and a query network is checked against the weights).
         """
         root = Path(path)
-        if root.exists() and (not root.is_dir() or any(p.name != 'work' for p in root.iterdir())):
+        if root.exists() and (not root.is_dir() or any(not _leftover(p) for p in root.iterdir())):
             raise MapError(f'{root} already exists and is not empty; open it with '
                            f'MapStore.open(..., writable=True) to extend it, or pick a new path')
         if dtype not in DTYPES:
@@ -71,8 +78,7 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
             raise MapError(f'encoder name and a positive dim are required, got {encoder!r}, '
                            f'{dim}')
         if origin is not None and not isinstance(origin, dict):
-            origin = {k: getattr(origin, k) for k in
-                      ('easting', 'northing', 'zone_number', 'zone_letter')}
+            origin = origin.as_dict()   # with the far UTM zones' slots (vpr_ros.geo)
         itype = idx.choose_index(index, 0, int(dim))
         if not idx.new_index(itype, int(dim)).is_trained:  # validates the string too
             itype = 'Flat'  # a trained index is built by save() once there are places
@@ -88,11 +94,17 @@ class MapStore(StoreOpsMixin, StoreSaveMixin):
                                    'checkpoint': str(encoder_source.get('checkpoint') or ''),
                                    'input_size': [int(v) for v in
                                                   encoder_source.get('input_size') or ()]}
+            if encoder_source.get('weights_fingerprint'):  # sha256 of the weights used
+                m['encoder_source']['weights_fingerprint'] = str(
+                    encoder_source['weights_fingerprint'])
         empty = idx.new_index(itype, int(dim))
         try:
             m, _ = persist.write_version(root, None, m, None, [], empty, itype)
         except BaseException:
             os.close(lock_fd)
+            for p in root.iterdir():  # the folder held nothing else: leave it as it was found
+                if p.is_file():
+                    p.unlink(missing_ok=True)
             raise
         return cls(root, persist.load_version(root, m), True, lock_fd)
 

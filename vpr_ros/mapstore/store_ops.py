@@ -123,6 +123,12 @@ class StoreOpsMixin:
             if other.encoder != self.encoder or other.dim != self.dim:
                 raise MapError(f'cannot merge {other_path}: it was built by {other.encoder!r} '
                                f'({other.dim}-d), this map by {self.encoder!r} ({self.dim}-d)')
+            fps = [(m.manifest.get('encoder_source') or {}).get('weights_fingerprint', '')
+                   for m in (other, self)]
+            if all(fps) and fps[0] != fps[1]:
+                raise MapError(f'cannot merge {other_path}: built with other weights of '
+                               f'{self.encoder!r} (fingerprint {fps[0][:16]}..., this map '
+                               f'{fps[1][:16]}...): their descriptors are not comparable')
             if other.frame_id != self.frame_id:
                 raise MapError(f'cannot merge {other_path}: frame {other.frame_id!r} is not '
                                f'{self.frame_id!r}')
@@ -162,4 +168,4 @@ class StoreOpsMixin:
 def _origin(d):
     from vpr_ros.geo import MapOrigin
     return MapOrigin(float(d['easting']), float(d['northing']), int(d['zone_number']),
-                     str(d['zone_letter']))
+                     str(d['zone_letter']), d.get('zones', ()))

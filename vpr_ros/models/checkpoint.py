@@ -3,7 +3,8 @@
 ``.safetensors`` files keep the JSON in the header metadata (key 'vpr_ros'); any other
 extension is a torch.save of ``{'state_dict': plain tensors, 'vpr_ros_meta': json string}``,
 readable with ``torch.load(weights_only=True)``. A query network trained against a map records
-``compatible_with = {'encoder': gallery model name, 'dim': gallery dim}``.
+``compatible_with = {'encoder': gallery model name, 'dim': gallery dim, 'weights_fingerprint':
+sha256 of the gallery's weights}`` (``gallery_compat``).
 """
 from __future__ import annotations
 
@@ -32,11 +33,15 @@ def model_meta(model, compatible_with: Optional[dict] = None) -> Dict[str, Any]:
     if kwargs.get('dim') is None:
         kwargs['dim'] = int(model.dim)
     if compatible_with is not None:
-        if set(compatible_with) != {'encoder', 'dim'}:
+        allowed = {'encoder', 'dim', 'weights_fingerprint'}
+        if not {'encoder', 'dim'} <= set(compatible_with) <= allowed:
             raise ValueError("compatible_with must be {'encoder': gallery model name, "
-                             f"'dim': gallery dim}}, got {compatible_with}")
+                             "'dim': gallery dim, optionally 'weights_fingerprint': of the "
+                             f"gallery's weights}}, got {compatible_with}")
+        fp = str(compatible_with.get('weights_fingerprint') or '')
         compatible_with = {'encoder': str(compatible_with['encoder']),
-                           'dim': int(compatible_with['dim'])}
+                           'dim': int(compatible_with['dim']),
+                           **({'weights_fingerprint': fp} if fp else {})}
     return {'format': FORMAT, 'name': model.name, 'create_kwargs': kwargs,
             'dim': int(model.dim), 'input_size': list(model.input_size),
             'mean': list(model.mean), 'std': list(model.std),
@@ -94,6 +99,13 @@ def load_checkpoint(path: str, input_size=None):
     if int(model.dim) != int(meta['dim']):
         raise CheckpointError(f'{path!r}: rebuilt model is {model.dim}-d, file says {meta["dim"]}')
     return model.eval(), meta
+
+
+def gallery_compat(gallery) -> Dict[str, Any]:
+    """``compatible_with`` for a query network trained against the model ``gallery``: its
+    name, width and weights fingerprint (maps are matched by the fingerprint)."""
+    return {'encoder': gallery.name, 'dim': int(gallery.dim),
+            'weights_fingerprint': weights_fingerprint(gallery)}
 
 
 def weights_fingerprint(model) -> str:

@@ -81,6 +81,8 @@ def build_cricavpr(spec: ModelSpec, pretrained: bool = False, dim=None, input_si
     if layout == 'cricavpr':
         from vpr_ros.models.releases import load_release
         load_release(model, sd, layout, checkpoint)
+    elif cross_image:
+        model.random_parts = ['cross-image encoder (random, allow_random_aggregator)']
     return model
 
 

@@ -138,6 +138,8 @@ def build_dinov2(spec: ModelSpec, size: str, registers: bool, agg: str, pretrain
         model = compose(backbone, aggregator, spec=spec, dim=dim, input_size=size_hw)
     if head.release and layout == agg:
         load_release(model, sd, agg, checkpoint)
+    elif head.release:  # what a map or training cache must not be built from unknowingly
+        model.random_parts = [f'{agg} aggregator (seeded random, allow_random_aggregator)']
     return model
 
 

@@ -2,7 +2,9 @@
 
 The ONNX graph maps ``images`` (B,3,H,W) float32, already normalised, to ``descriptors``
 (B,dim). The model's metadata (name, dim, input size, mean/std, compatible_with) is stored as
-JSON under the metadata_props key 'vpr_ros', which ``load_encoder(backend='onnxruntime')`` reads.
+JSON under the metadata_props key 'vpr_ros', which ``load_encoder(backend='onnxruntime')`` reads
+(vpr_ros.inference.read_onnx_meta, without torch); an ONNX file made by other tools can carry
+the same JSON in a sidecar ``<file>.onnx.json``.
 """
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import warnings
 from typing import Optional
 
 import numpy as np
-import torch
 
-META_KEY = 'vpr_ros'
+# the reading side needs no torch: it lives with the onnxruntime encoder
+from vpr_ros.inference import META_KEY, read_onnx_meta  # noqa: F401  (re-exported)
 
 
 def export_onnx(model, meta: dict, out: Optional[str] = None, batch: Optional[int] = None,
@@ -24,6 +26,7 @@ def export_onnx(model, meta: dict, out: Optional[str] = None, batch: Optional[in
     ``batch=None`` exports a dynamic batch axis; an int fixes it.
     """
     import onnx
+    import torch
     model = model.eval()
     h, w = meta['input_size']
     dummy = torch.randn(batch or 2, 3, int(h), int(w))
@@ -43,18 +46,10 @@ def export_onnx(model, meta: dict, out: Optional[str] = None, batch: Optional[in
     return data
 
 
-def read_onnx_meta(session) -> dict:
-    """The vpr_ros metadata of an onnxruntime InferenceSession; ValueError when absent."""
-    props = session.get_modelmeta().custom_metadata_map
-    if META_KEY not in props:
-        raise ValueError('this ONNX file has no vpr_ros metadata: export it with '
-                         '"vpr-ros export-onnx" so that name, dim and input size travel with it')
-    return json.loads(props[META_KEY])
-
-
 def parity(model, onnx_bytes: bytes, batch: int = 2, seed: int = 0) -> float:
     """Max absolute difference between torch and onnxruntime outputs on random input."""
     import onnxruntime as ort
+    import torch
     sess = ort.InferenceSession(onnx_bytes, providers=['CPUExecutionProvider'])
     meta = read_onnx_meta(sess)
     fixed = sess.get_inputs()[0].shape[0]

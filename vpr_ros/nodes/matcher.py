@@ -29,6 +29,8 @@ from vpr_ros.nodes.status_timer import add_status_heartbeat
 from vpr_ros.validation import check_descriptor, InputError, MAX_TEXT_LEN
 
 OUTPUT_MODES = ('pose0', 'initialpose', 'both')
+POSE_SOURCES = {'place': PlaceMatch.PLACE, 'verified': PlaceMatch.VERIFIED,
+                'metric': PlaceMatch.METRIC}
 STATES = {'lost': LocalizationStatus.LOST, 'localizing': LocalizationStatus.LOCALIZING,
           'localized': LocalizationStatus.LOCALIZED}
 
@@ -78,7 +80,10 @@ class Matcher(Component):
                 self.localizer.open()
                 self.log.info(f'matching against {self.cfg.map_path}: '
                               f'{self.store.num_places} places ({self.store.encoder})'
-                              + (' with the hubness correction' if self.hubness else ''))
+                              + (' with the hubness correction' if self.hubness else '')
+                              + (', verifying the top-k' if self.localizer.verifying else ''))
+                if self.localizer.verify_problem:
+                    self.log.warning(self.localizer.verify_problem)
             elif self.localizer.reload_if_changed():
                 self.log.info(f'map updated: {self.store.num_places} places, '
                               f'version {self.store.version}')
@@ -127,7 +132,8 @@ class Matcher(Component):
                              throttle_duration_sec=10.0)
         stamp_s = stamp_seconds(msg.header.stamp)
         try:
-            match = self.localizer.step(q, stamp_s, self._odom.at(stamp_s))
+            match = self.localizer.step(q, stamp_s, self._odom.at(stamp_s),
+                                        local=self._local_features(msg))
         except MapError as exc:  # map files damaged on disk: the frame is lost, not the node
             self.frame_errors += 1
             self.log.error(f'frame stamped {stamp_s:.3f} dropped: {exc}',
@@ -142,6 +148,19 @@ class Matcher(Component):
                            throttle_duration_sec=5.0)
         if match.estimate is not None:
             self._publish(msg, stamp_s, match)
+
+    def _local_features(self, msg: Descriptor):
+        """The frame's local features for verification (None: not sent, map without them,
+        or unusable: said once per 10 s)."""
+        if not msg.local_method or not self.localizer.verifying:
+            return None
+        from vpr_ros.verification.wire import unpack
+        try:
+            return unpack(msg.local_method, msg.keypoints, msg.local_descriptors,
+                          msg.image_width, msg.image_height, self.localizer.verifier.method)
+        except ValueError as exc:
+            self.log.warning(f'frame not verified: {exc}', throttle_duration_sec=10.0)
+            return None
 
     def _encoder_accepted(self, encoder: str) -> bool:
         """The map's encoder, the hubness reference's query network or one listed in
@@ -165,6 +184,8 @@ class Matcher(Component):
         match.encoder = msg.encoder
         match.candidates = candidates_from_places(found.places, found.scores)
         match.confidence, match.localized = float(est.confidence), bool(est.localized)
+        match.pose_source = POSE_SOURCES[found.pose_source]
+        match.inliers = int(found.inliers[0]) if found.inliers is not None else -1
         self.match_pub.publish(match)
         status = LocalizationStatus(state=STATES[est.status], confidence=float(est.confidence),
                                     num_hypotheses=int(est.num_hypotheses),

@@ -7,6 +7,7 @@ callbacks (parameters, services, stats).
 """
 from __future__ import annotations
 
+import array
 import collections
 import functools
 import json
@@ -41,6 +42,7 @@ class QueryEncoder(Component):
         self.log.info(f'query network {self.encoder.name} ({self.encoder.dim}-d, backend '
                       f'{cfg.backend}) ready')
         self.pub = self.publisher(Descriptor, cfg.descriptor_topic, 10)
+        self.local = self._local_extractor(cfg)  # the map's local features, for verification
         qos = image_qos(cfg.image_qos)
         # one transport only, as image_transport subscribers do: a camera publishing both raw
         # and compressed must not have each frame encoded (or counted as dropped) twice
@@ -113,11 +115,35 @@ class QueryEncoder(Component):
         out.header = msg.header
         out.encoder = self.encoder.name
         out.descriptor = desc.astype('float32').tolist()
+        if self.local is not None:  # for the matcher's geometric verification
+            from vpr_ros.verification.wire import pack
+            packed = pack(self.local.method, self.local(rgb))
+            out.local_method = packed['local_method']
+            out.keypoints = array.array('f', packed['keypoints'].tobytes())
+            out.local_descriptors = array.array('B', packed['local_descriptors'])
+            out.image_width, out.image_height = packed['image_width'], packed['image_height']
         out.inference_ms = (time.perf_counter() - t0) * 1e3
         self.stats['encoded'] += 1
         self.stats['last_inference_ms'] = round(out.inference_ms, 3)
         self._inference_ms_sum += out.inference_ms
         self.pub.publish(out)
+
+    def _local_extractor(self, cfg: QueryEncoderConfig):
+        """The extractor of the map's local feature method (None: off, or no features)."""
+        if not (cfg.local_features and cfg.map_path):
+            return None
+        from vpr_ros.mapstore.manifest import MapError
+        from vpr_ros.verification.features import FeatureExtractor
+        from vpr_ros.verification.store import read_header
+        try:
+            header = read_header(cfg.map_path)
+        except MapError as exc:
+            self.log.warning(f'no local features sent: {exc}')
+            return None
+        if header is None:
+            return None
+        self.log.info(f'local features: {header["method"]}, {cfg.local_keypoints} per frame')
+        return FeatureExtractor(header['method'], cfg.local_keypoints)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = camera_info_summary(msg)

@@ -3,7 +3,8 @@
 ``train_query_network(cfg, data, method)`` trains one query network on in-memory training data
 (``TrainData``: query-size images, place ids, cached gallery features). ``method`` is
 ``'asym'`` (ours: gallery positive + memory-bank negatives, implicit augmentation when
-cfg.gamma > 0, the own-centroid term when cfg.centroid_weight > 0), ``'csd'`` (k-NN
+cfg.gamma > 0, constant or ramped as in ISDA (``gamma_at``); the paper's loss by default, the
+own-centroid term, not in the paper, only when cfg.centroid_weight > 0), ``'csd'`` (k-NN
 compatible training, anchors from ``csd.knn_neighbours``) or
 ``'symmetric'`` (multi-similarity on place labels, no gallery: the query network alone) or
 ``'distill'`` (MSE to the frozen gallery descriptor of the same image: D2-VPR's stage 1).
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vpr_ros.training.asym_loss import asym_loss
+from vpr_ros.training.asym_loss import asym_loss, gamma_at  # noqa: F401 - re-exported
 from vpr_ros.training.batches import place_batches, to_tensor  # noqa: F401 - re-exported
 from vpr_ros.training.csd import csd_loss
 from vpr_ros.training.memory_bank import MemoryBank
@@ -36,6 +37,7 @@ class AsymTrainerConfig:
     gallery_checkpoint: str = ''                    # its weights, if not built in
     gallery_input_size: Tuple[int, ...] = ()        # (h, w); () = the model's own
     gallery_backend: str = 'auto'                   # feature extraction: torch|onnxruntime|auto
+    allow_random_weights: bool = False              # a gallery with untrained parts (tests)
     gallery_executor: str = 'local'                 # feature extraction: local | ray
     gallery_workers: int = 2                        # Ray workers (gallery_executor ray)
     query_model: str = 'efficientnet_lite0_query'   # registered query network
@@ -57,8 +59,9 @@ class AsymTrainerConfig:
     weight_decay: float = 1e-4
     tau: float = 0.05
     gamma: float = 15.0                             # implicit augmentation strength
+    gamma_schedule: str = 'constant'                # constant | ramp (ISDA: gamma * t / T)
     negatives: str = 'bank'                         # bank (all other places) | batch
-    centroid_weight: float = 1.0                    # own-centroid term; 0 = the paper's loss
+    centroid_weight: float = 0.0                    # own-centroid term (not in the paper)
     cross_weight: float = 0.0                       # in-batch query->gallery MS term
     align_weight: float = 0.0                       # 1 - cos(q, gallery of the same image)
     self_weight: float = 0.0                        # in-batch query->query MS term
@@ -81,9 +84,10 @@ class AsymExperimentConfig:
     """The experiment's settings around the trainer: baselines and ablations, held-out
     evaluation, map growth, hubness, cost table and latency (comparison / report)."""
 
-    baselines: str = 'symmetric,csd'                # '' or any of symmetric,csd,d2vpr
+    baselines: str = 'symmetric,csd'                # '' or any of symmetric,csd,distill,d2vpr
     ablate_gamma0: bool = True                      # also train ours with gamma = 0
     ablate_centroid: bool = True                    # and with centroid_weight 0 (paper)
+    ablate_ramp: bool = False                       # and with gamma_schedule ramp (ISDA)
     bank_fractions: str = '0.25,0.5'                # extra runs of ours on fewer places
     cost_growth: str = '1,2,4'                      # gallery multiples for the cost table
     csd_k: int = 16
@@ -102,6 +106,7 @@ class AsymExperimentConfig:
     hubness_places: float = 0.1                     # share of training places as its reference
     latency_runs: int = 30
     export_onnx: bool = False
+    seeds: str = ''                                 # '0,1,2': one comparison per seed
 
 
 @dataclasses.dataclass
@@ -112,17 +117,19 @@ class AsymTrainConfig(AsymExperimentConfig, AsymTrainerConfig):
 
 @dataclasses.dataclass
 class TrainData:
-    """Training images in memory at the query input size, with labels and gallery features."""
+    """Training images at the query input size (in memory, or batches.LazyImages read per
+    batch), with labels and gallery features (an array or the cache's memmap)."""
 
     paths: List[str]
     labels: np.ndarray          # (N,) place ids
-    images: np.ndarray          # (N, h, w, 3) uint8 at the query input size
+    images: np.ndarray          # (N, h, w, 3) uint8 at the query input size (or LazyImages)
     gallery: np.ndarray         # (N, D) frozen gallery features
     conditions: List[str] = dataclasses.field(default_factory=list)
 
     def subset(self, mask: np.ndarray) -> 'TrainData':
         idx = np.flatnonzero(mask)
-        return TrainData([self.paths[i] for i in idx], self.labels[idx], self.images[idx],
+        return TrainData([self.paths[i] for i in idx], self.labels[idx],
+                         self.images.take(idx, axis=0),   # LazyImages stay lazy
                          self.gallery[idx], [self.conditions[i] for i in idx]
                          if self.conditions else [])
 
@@ -154,6 +161,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
         raise ValueError('csd needs the precomputed k-NN anchors (csd.knn_neighbours)')
     if method not in ('asym', 'csd', 'symmetric', 'distill'):
         raise ValueError(f'unknown method {method!r}')
+    gamma_at(cfg.gamma_schedule, gamma, 0, 1)   # a bad schedule fails before training
     model = model if model is not None else make_query_model(cfg, g_all.shape[1])
     if warm is None:
         warm = warm_start_projection(model, data, cfg.warm_start, cfg.warm_start_ridge,
@@ -173,6 +181,7 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     labels_t = torch.from_numpy(data.labels)
     inst_rows = bank.rows_of(data.labels) if method == 'asym' and cfg.instance_weight else None
     hist = {'method': method, 'tag': tag or method, 'gamma': gamma, 'centroid_weight': cw,
+            'gamma_schedule': cfg.gamma_schedule,
             'lr': cfg.lr, 'lr_min': cfg.lr_min,
             'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
             'num_places': int(len(np.unique(data.labels))), 'num_images': len(data.labels),
@@ -190,7 +199,9 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             q = model(x.contiguous(memory_format=torch.channels_last))
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
-                                 bank.variances, cfg.tau, gamma, cfg.negatives, cw,
+                                 bank.variances, cfg.tau,
+                                 gamma_at(cfg.gamma_schedule, gamma, hist['steps'] + len(losses),
+                                          total), cfg.negatives, cw,
                                  cfg.cross_weight, cfg.align_weight, cfg.self_weight,
                                  cfg.instance_weight, None if inst_rows is None else
                                  (g_all, inst_rows, torch.from_numpy(np.asarray(idx))))
@@ -226,12 +237,23 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
     return model, hist
 
 
+STREAM_BUDGET_MB = 2048.0   # load_query_images: above this, images are decoded per batch
+
+
 def load_query_images(paths: Sequence[str], size, workers: int = 0,
-                      progress: bool = True) -> np.ndarray:
-    """(N, h, w, 3) uint8 of image files resized (area) to the query input size."""
+                      progress: bool = True, stream: str = 'auto'):
+    """(N, h, w, 3) uint8 of image files resized (area) to the query input size: in memory,
+    or a batches.LazyImages decoding each batch from disk (``stream`` 'always', or 'auto' when
+    the array would exceed STREAM_BUDGET_MB; GSV-Cities at 120x160 would need 30 GB)."""
     from tqdm import tqdm
+    from vpr_ros.training.batches import LazyImages
     from vpr_ros.training.gallery_cache import load_rgb
     size = tuple(size)
+    if stream not in ('auto', 'always', 'never'):
+        raise ValueError(f'stream must be auto, always or never, got {stream!r}')
+    if stream == 'always' or (stream == 'auto' and len(paths) * size[0] * size[1] * 3
+                              > STREAM_BUDGET_MB * 2 ** 20):
+        return LazyImages(paths, size, workers)
     out = np.empty((len(paths), size[0], size[1], 3), dtype=np.uint8)
     it = range(len(paths))
     if workers > 0:
@@ -248,11 +270,15 @@ def load_query_images(paths: Sequence[str], size, workers: int = 0,
 
 
 def save_query_checkpoint(path, model, cfg: AsymTrainConfig, gallery_name: str,
-                          gallery_dim: int, history: Dict, method: str = 'asym') -> None:
-    """Checkpoint with ``compatible_with`` = the gallery model it may be searched against."""
+                          gallery_dim: int, history: Dict, method: str = 'asym',
+                          gallery_fingerprint: str = '') -> None:
+    """Checkpoint with ``compatible_with`` = the gallery model it may be searched against
+    (with the fingerprint of its weights: maps are matched by it, not by the name)."""
     from vpr_ros.models.checkpoint import save_checkpoint
     compat = {'encoder': gallery_name, 'dim': int(gallery_dim)} if method != 'symmetric' \
         else None
+    if compat is not None and gallery_fingerprint:
+        compat['weights_fingerprint'] = gallery_fingerprint
     save_checkpoint(path, model, {
         'compatible_with': compat, 'method': method, 'input_size': list(model.input_size),
         'train_config': dataclasses.asdict(cfg),

@@ -35,6 +35,8 @@ the other images of q's place (its own image left out, as a map never holds the 
 negatives are all images of other places. The centroid terms rank q against place averages; a
 map holds single images, and a large one many near look-alikes.
 
+``gamma_at`` gives gamma per step: constant, or ISDA's ramp lambda_t = lambda_0 * t / T.
+
 Negatives: ``'bank'`` uses every other place in the memory bank (the default; P x D matmul,
 cheap for thousands of places), ``'batch'`` only the other places present in the batch.
 """
@@ -126,3 +128,14 @@ def instance_loss(q: torch.Tensor, rows: torch.Tensor, inst: torch.Tensor,
     if not bool(has_pos.any()):
         return q.sum() * 0.0
     return (torch.logsumexp(logits, 1) - torch.logsumexp(pos, 1))[has_pos].mean()
+
+
+def gamma_at(schedule: str, gamma: float, step: int, total: int) -> float:
+    """The augmentation strength at ``step`` of ``total``: ``'constant'`` gamma throughout;
+    ``'ramp'`` ISDA's lambda_t = lambda_0 * t / T (0 at the start, gamma at the last step), so
+    the augmentation grows as the query network's features become meaningful."""
+    if schedule == 'constant':
+        return gamma
+    if schedule == 'ramp':
+        return gamma * min(1.0, step / max(1, total))
+    raise ValueError(f'gamma_schedule must be constant or ramp, got {schedule!r}')

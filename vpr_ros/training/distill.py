@@ -10,9 +10,10 @@ The teacher is any registered model (default cricavpr_vitb14) or a vpr_ros check
 width differs from the student's, the student gets a linear projection to it, and the saved
 checkpoints record ``compatible_with`` the teacher so the student can search its map.
 
-Data: a folder of places, ``root/<place_id>/*.{jpg,jpeg,png}`` (GSV-Cities images regrouped
-by place; vpr_ros.io.datasets did not exist when this was written). Teacher descriptors are
-computed once and cached (no augmentation), so stage 1 costs one teacher pass in total.
+Data: a GSV-Cities root, raw MSLS or a VG-layout folder (read by vpr_ros.training.places /
+vpr_ros.io, the readers map building uses), or a folder of places ``root/<place_id>/*.jpg``.
+Teacher descriptors are computed once and cached (no augmentation), so stage 1 costs one
+teacher pass in total.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from vpr_ros.imaging import read_image_file
-from vpr_ros.models.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
+from vpr_ros.models.checkpoint import (gallery_compat, is_checkpoint, load_checkpoint,
+                                       save_checkpoint)
 from vpr_ros.models.d2vpr import stage2_parameters
 from vpr_ros.models.registry import create_model
 from vpr_ros.training.batches import place_batches  # noqa: F401 - re-exported
@@ -44,7 +46,7 @@ IMAGE_EXT = ('.jpg', '.jpeg', '.png')
 class DistillConfig:
     """Settings of ``vpr-ros train distill`` (one CLI flag per field)."""
 
-    data: str = ''                       # root/<place_id>/*.jpg
+    data: str = ''                       # GSV-Cities | MSLS | VG | root/<place_id>/*.jpg
     out: str = 'runs/distill'            # stage1.pt, stage2.pt, log.json
     student: str = 'd2vpr_vits14'
     student_kwargs: Dict = dataclasses.field(default_factory=dict)  # create_model options
@@ -78,8 +80,13 @@ class PlaceFolder(Dataset):
     """Images of ``root/<place>/*`` as (uint8 (3, h, w) tensor, place label, index)."""
 
     def __init__(self, root: str, size):
-        places = sorted(p for p in Path(root).iterdir() if p.is_dir()) if root else []
         self.paths, labels = [], []
+        if root and _dataset_layout(root):   # GSV-Cities, raw MSLS, VG: vpr_ros.io readers
+            from vpr_ros.training.places import read_rows
+            rows = read_rows(root)
+            self.paths, labels = list(rows.paths), rows.places.tolist()
+        places = sorted(p for p in Path(root).iterdir() if p.is_dir()) \
+            if root and not self.paths else []
         for label, place in enumerate(places):
             files = sorted(f for f in place.iterdir() if f.suffix.lower() in IMAGE_EXT)
             self.paths += [str(f) for f in files]
@@ -98,6 +105,16 @@ class PlaceFolder(Dataset):
             img = cv2.resize(img, self.size[::-1], interpolation=cv2.INTER_AREA)
         return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1), \
             int(self.labels[i]), i
+
+
+def _dataset_layout(root) -> str:
+    """The dataset layout of ``root`` when it is one vpr_ros.io reads ('' for root/<place>/)."""
+    from vpr_ros.io.datasets import detect_layout
+    layout = detect_layout(root)
+    if layout == 'vg':
+        first = next((p for p in Path(root).rglob('@*') if p.suffix.lower() in IMAGE_EXT), None)
+        return 'vg' if first is not None else ''
+    return layout
 
 
 def model_input(images: torch.Tensor, model) -> torch.Tensor:
@@ -234,7 +251,7 @@ class Trainer:
         extra = {'method': 'd2vpr-distill', 'stage': stage, 'teacher': self.teacher.name,
                  'losses': [e['loss'] for e in self.log[f'stage{stage}']]}
         if self.teacher.spec.role in ('gallery', 'both'):
-            extra['compatible_with'] = {'encoder': self.teacher.name, 'dim': self.teacher.dim}
+            extra['compatible_with'] = gallery_compat(self.teacher)  # fingerprint included
         save_checkpoint(path, self.student.eval(), extra)
         print(f'saved {path}')
         return path

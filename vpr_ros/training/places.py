@@ -87,7 +87,7 @@ class Rows:
     """Images with positions (metres: map frame or UTM), place ids and conditions."""
 
     paths: List[str]
-    xy: np.ndarray                  # (N, 2)
+    xy: np.ndarray                  # (N, 2): GSV map frame; MSLS/VG vpr_ros.geo.zoned_utm
     yaw: np.ndarray                 # (N,) radians CCW from east (NaN when unknown)
     places: np.ndarray              # (N,) contiguous place ids
     conditions: List[str]
@@ -103,12 +103,26 @@ def _read_gsv(root: Path) -> Rows:
 
 def _read_vg(root: Path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
              radius_m: float = 10.0) -> Rows:
+    from vpr_ros.geo import heading_to_yaw, zoned_utm
     from vpr_ros.io.vg import list_vg_folder
     recs = list_vg_folder(root)
-    xy = np.array([(r.utm_e, r.utm_n) for r in recs], dtype=np.float64)
-    yaw = np.array([math.radians(90.0 - r.heading) for r in recs])
+    xy = zoned_utm([r.utm_e for r in recs], [r.utm_n for r in recs],
+                   [r.zone_number if r.zone_letter else 0 for r in recs],
+                   [r.zone_letter or 'N' for r in recs])
+    yaw = heading_to_yaw([r.heading for r in recs])
     ids = assign_place_ids(xy[:, 0], xy[:, 1], None, yaw, method, cell_m, yaw_bins, radius_m)
     return Rows([r.path for r in recs], xy, yaw, ids, [r.note for r in recs])
+
+
+def _read_msls(root: Path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
+               radius_m: float = 10.0, subsets=('database',)) -> Rows:
+    from vpr_ros.geo import zoned_latlon
+    from vpr_ros.io.msls import read_msls
+    rows = read_msls(root, subsets=subsets)
+    xy = zoned_latlon([r.lat for r in rows], [r.lon for r in rows])
+    yaw = np.array([r.yaw for r in rows], dtype=np.float64)
+    ids = assign_place_ids(xy[:, 0], xy[:, 1], None, yaw, method, cell_m, yaw_bins, radius_m)
+    return Rows([r.path for r in rows], xy, yaw, ids, [r.condition for r in rows])
 
 
 def concat_rows(parts: Sequence[Rows]) -> Rows:
@@ -124,9 +138,17 @@ def concat_rows(parts: Sequence[Rows]) -> Rows:
 
 def read_rows(path, method: str = 'grid', cell_m: float = 20.0, yaw_bins: int = 0,
               radius_m: float = 10.0) -> Rows:
-    """Rows of a GSV-Cities layout (place ids from its Dataframes) or a VG-layout folder
-    (place ids from a geo grid / clustering of the UTM positions; condition = the note field)."""
+    """Rows of a GSV-Cities layout (place ids from its Dataframes), raw MSLS (a root,
+    train_val/, a city or one database/query folder; all its database and query images when
+    given a root or a city) or a VG-layout folder; MSLS and VG place ids come from a geo grid /
+    clustering of their zoned UTM positions (vpr_ros.geo.zoned_utm: any number of zones, and
+    a database and its queries read separately agree); condition = MSLS day/night or the VG
+    note field. The layout is found by vpr_ros.io.datasets.detect_layout."""
+    from vpr_ros.io.datasets import detect_layout
     root = Path(path)
-    if (root / 'Dataframes').is_dir():
+    layout = detect_layout(root)
+    if layout == 'gsv-cities':
         return _read_gsv(root)
+    if layout == 'msls':
+        return _read_msls(root, method, cell_m, yaw_bins, radius_m, ('database', 'query'))
     return _read_vg(root, method, cell_m, yaw_bins, radius_m)

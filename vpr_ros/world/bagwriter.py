@@ -1,11 +1,13 @@
 """rosbag2 output (MCAP or sqlite3) of a rendered traversal, written with rosbags (no ROS needed).
 
 Topics: /camera/image_raw/compressed (sensor_msgs/CompressedImage, JPEG, frame 'camera_optical'),
-optionally /camera/image_raw (sensor_msgs/Image rgb8), /odom (nav_msgs/Odometry ground truth,
-header.frame_id 'map', child 'base_link'), optionally /gps/fix (sensor_msgs/NavSatFix, ground
-truth, frame 'base_link'), /tf (map -> base_link) and once /tf_static (base_link ->
-camera_optical, offered transient local). base_link is the camera's ground projection, x forward
-along the camera's yaw; every topic of a frame carries the same stamp.
+optionally /camera/image_raw (sensor_msgs/Image rgb8), /camera/camera_info (sensor_msgs/
+CameraInfo: the renderer's pinhole intrinsics, no distortion; when given), /odom
+(nav_msgs/Odometry ground truth, header.frame_id 'map', child 'base_link'), optionally /gps/fix
+(sensor_msgs/NavSatFix, ground truth, frame 'base_link'), /tf (map -> base_link) and once
+/tf_static (base_link -> camera_optical, offered transient local). base_link is the camera's
+ground projection, x forward along the camera's yaw; every topic of a frame carries the same
+stamp.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ STORAGE_SUFFIX = {'mcap': '.mcap', 'sqlite3': '.db3'}
 TOPICS = {
     '/camera/image_raw/compressed': 'sensor_msgs/msg/CompressedImage',
     '/camera/image_raw': 'sensor_msgs/msg/Image',
+    '/camera/camera_info': 'sensor_msgs/msg/CameraInfo',
     '/odom': 'nav_msgs/msg/Odometry',
     '/gps/fix': 'sensor_msgs/msg/NavSatFix',
     '/tf': 'tf2_msgs/msg/TFMessage',
@@ -31,6 +34,14 @@ TOPICS = {
 }
 # base_link (x forward, y left, z up) -> optical frame (z forward, x right, y down)
 OPTICAL_QUAT = (-0.5, 0.5, -0.5, 0.5)
+
+
+def optical_quat(pitch: float) -> Tuple[float, float, float, float]:
+    """(x, y, z, w) of the optical frame in base_link for a camera pitched up ``pitch`` rad
+    (a rotation of -pitch about base_link's y axis, then OPTICAL_QUAT)."""
+    y1, w1 = math.sin(-pitch / 2), math.cos(-pitch / 2)
+    x2, y2, z2, w2 = OPTICAL_QUAT
+    return (w1 * x2 + y1 * z2, w1 * y2 + y1 * w2, w1 * z2 - y1 * x2, w1 * w2 - y1 * y2)
 
 
 def _static_qos():
@@ -44,11 +55,14 @@ def _static_qos():
 class BagWriter:
     """Streams (stamp_ns, pose, rgb) frames into one rosbag2 folder (context manager).
 
-    ``speed_mps`` goes into the odometry twist. rosbags refuses to overwrite an existing bag.
+    ``speed_mps`` goes into the odometry twist; ``camera`` (a vpr_ros.io.camera_file dict:
+    fx, fy, cx, cy, width, height) is published on /camera/camera_info with every image (no
+    topic without it). rosbags refuses to overwrite an existing bag.
     """
 
     def __init__(self, path, origin: MapOrigin, storage: str = 'mcap', raw: bool = False,
-                 speed_mps: float = 0.0, jpeg_quality: int = 90, gps: bool = True):
+                 speed_mps: float = 0.0, jpeg_quality: int = 90, gps: bool = True,
+                 camera=None):
         from rosbags.rosbag2 import StoragePlugin, Writer
         from rosbags.typesys import Stores, get_typestore
         if storage not in STORAGE_SUFFIX:
@@ -57,6 +71,8 @@ class BagWriter:
         self.path, self.origin, self.raw = Path(path), origin, raw
         self.speed, self.quality = speed_mps, jpeg_quality
         skip = ({'/camera/image_raw'} if not raw else set()) | ({'/gps/fix'} if not gps else set())
+        skip |= {'/camera/camera_info'} if not camera else set()
+        self.camera = camera
         self.topics = {k: v for k, v in TOPICS.items() if k not in skip}
         plugin = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}[storage]
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
@@ -99,12 +115,15 @@ class BagWriter:
         T, ns = self.ts.types, int(ns)
         if self.count == 0:
             self._put('/tf_static', ns, T['tf2_msgs/msg/TFMessage']([self._transform(
-                ns, 'base_link', 'camera_optical', (0.0, 0.0, pose.z), OPTICAL_QUAT)]))
+                ns, 'base_link', 'camera_optical', (0.0, 0.0, pose.z),
+                optical_quat(pose.pitch))]))
         self.count += 1
         quat = (0.0, 0.0, math.sin(pose.yaw / 2), math.cos(pose.yaw / 2))
         data = np.frombuffer(encode_compressed(rgb, 'jpeg', self.quality), np.uint8)
         self._put('/camera/image_raw/compressed', ns, T['sensor_msgs/msg/CompressedImage'](
             self._header(ns, 'camera_optical'), 'jpeg', data))
+        if self.camera:
+            self._put_camera_info(ns)
         if self.raw:
             h, w = rgb.shape[:2]
             self._put('/camera/image_raw', ns, T['sensor_msgs/msg/Image'](
@@ -127,6 +146,17 @@ class BagWriter:
             self._put_fix(ns, pose)
         self._put('/tf', ns, T['tf2_msgs/msg/TFMessage']([self._transform(
             ns, 'map', 'base_link', (pose.x, pose.y, 0.0), quat)]))
+
+    def _put_camera_info(self, ns: int) -> None:
+        T, c = self.ts.types, self.camera
+        k = np.array([c['fx'], 0, c['cx'], 0, c['fy'], c['cy'], 0, 0, 1], np.float64)
+        p = np.array([c['fx'], 0, c['cx'], 0, 0, c['fy'], c['cy'], 0, 0, 0, 1, 0], np.float64)
+        roi = T['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
+                                                    do_rectify=False)
+        self._put('/camera/camera_info', ns, T['sensor_msgs/msg/CameraInfo'](
+            header=self._header(ns, 'camera_optical'), height=int(c['height']),
+            width=int(c['width']), distortion_model='plumb_bob', d=np.zeros(5), k=k,
+            r=np.eye(3).reshape(9), p=p, binning_x=0, binning_y=0, roi=roi))
 
     def _put_fix(self, ns: int, pose: CameraPose) -> None:
         T = self.ts.types

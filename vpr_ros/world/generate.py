@@ -126,6 +126,8 @@ def generate_world(cfg: WorldConfig) -> WorldSummary:
         if 'gsv' in cfg.formats else None
     with Renderer(town, cfg.size, cfg.supersample) as renderer:
         shoot = _Shooter(renderer, cfg)
+        if vg is not None:  # the intrinsics a map of these images stores
+            vg.write_camera(renderer.fovy, cfg.size, route.pitch_deg)
         total = (cfg.places * shots if (vg or gsv) else 0) + len(bag_poses)
         with _bar(total, cfg.progress) as bar:
             for i in range(cfg.places):
@@ -163,8 +165,10 @@ def _render_bags(out, cfg, cond, poses, origin, shoot, bar) -> List[Path]:
     name = f'{cond}{"_kidnap" if cfg.kidnap else ""}'
     paths = [out / 'bags' / f'{name}_{storage}' for storage in cfg.bag_storage]
     t0_ns = 1_700_000_000 * 10**9  # a fixed start time keeps the bags reproducible
-    bags = [BagWriter(p, origin, s, cfg.bag_raw, cfg.speed_mps, cfg.jpeg_quality, cfg.bag_gps)
-            for p, s in zip(paths, cfg.bag_storage)]
+    from vpr_ros.io.camera_file import pinhole_from_fov
+    camera = pinhole_from_fov(shoot.r.fovy, int(cfg.size[0]), int(cfg.size[1]))  # camera_info
+    bags = [BagWriter(p, origin, s, cfg.bag_raw, cfg.speed_mps, cfg.jpeg_quality, cfg.bag_gps,
+                      camera) for p, s in zip(paths, cfg.bag_storage)]
     try:
         for j, pose in enumerate(poses):
             img = shoot(pose, cond, (10**6, j))

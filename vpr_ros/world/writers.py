@@ -53,6 +53,12 @@ class VGWriter:
         self.paths[folder].append(path)
         return path
 
+    def write_camera(self, fovy_deg: float, size, pitch_deg: float = 0.0) -> Path:
+        """``camera.json`` (vpr_ros.io.camera_file): the intrinsics of every image here."""
+        from vpr_ros.io.camera_file import pinhole_from_fov, write_camera_file
+        cam = dict(pinhole_from_fov(fovy_deg, int(size[0]), int(size[1])), pitch_deg=pitch_deg)
+        return write_camera_file(self.root, cam)
+
 
 def gsv_name(city: str, place_id: int, year: int, month: int, northdeg: int, lat: float,
              lon: float, panoid: str) -> str:

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from vpr_ros.training.asym import AsymTrainConfig
-from vpr_ros.training.asym_inputs import (
+from vpr_ros.experiments.asym.inputs import (
     hubness_and_distractors, load_gallery_model, load_student, run_config, shared_warm_start,
     training_rows, whitened_data)
 
@@ -24,6 +24,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     from vpr_ros.training.memory_bank import MemoryBank
     from vpr_ros.training.places import place_subset
     from vpr_ros.training.whitening import fold, whitened_projection
+    from vpr_ros.training.gallery_cache import gallery_fingerprint
     if cfg.warm_start_mode != 'forward' and (not cfg.start_from_student
                                              or cfg.gallery_whiten):
         raise SystemExit(f'vpr-ros train asym: --warm-start-mode {cfg.warm_start_mode} maps '
@@ -37,6 +38,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     gallery = load_gallery_model(cfg)
     gname, gdim = cfg.gallery_model, int(gallery.dim)
     rows, feats, gmeta = training_rows(cfg, gallery, cache)
+    gfp = gmeta.get('weights_fingerprint') or gallery_fingerprint(gallery)
     images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
     data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
     hub, distractors = hubness_and_distractors(cfg, rows, feats, cfg.growth_distractors) \
@@ -57,6 +59,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         runs['ours_gamma0'] = dict(ours, gamma=0.0)
     if cfg.ablate_centroid and cfg.centroid_weight:
         runs['ours_no_centroid'] = dict(ours, centroid_weight=0.0)
+    if cfg.ablate_ramp and cfg.gamma_schedule != 'ramp':
+        runs['ours_ramp'] = dict(ours, schedule='ramp')
     base = [b.strip() for b in cfg.baselines.split(',') if b.strip()]
     if cfg.start_from_student and 'symmetric' not in base:
         raise SystemExit('vpr-ros train asym: --start-from-student needs the symmetric '
@@ -69,6 +73,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         anchors, secs = csd.knn_neighbours(feats, cfg.csd_k, cfg.threads)
         rep['timing']['csd_precompute_s'] = secs
         runs['csd_asym'] = dict(method='csd', anchors=anchors)
+    if 'distill' in base:  # plain distillation: MSE to the gallery descriptor of each image
+        runs['distill_asym'] = dict(method='distill')
     for frac in [float(f) for f in cfg.bank_fractions.split(',') if f.strip()]:
         # its own whitening too: the other places' gallery features stay out of this run
         sub_white, sub = whitened_data(cfg, data.subset(place_subset(rows.places, frac, cfg.seed)))
@@ -92,10 +98,12 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         whiten = kw.pop('white', None)
         if whiten:
             whitened_projection(model, whiten.dim)
-        if kw['method'] in ('asym', 'csd'):
+        if kw['method'] in ('asym', 'csd', 'distill'):
             kw['warm'] = shared_warm_start(model, run_data, cfg, warm_starts)
-        model, hist = asym.train_query_network(run_config(cfg, kw['method'], start), run_data,
-                                               tag=tag, model=model, **kw)
+        run_cfg = run_config(cfg, kw['method'], start)
+        if kw.get('schedule'):
+            run_cfg = dataclasses.replace(run_cfg, gamma_schedule=kw.pop('schedule'))
+        model, hist = asym.train_query_network(run_cfg, run_data, tag=tag, model=model, **kw)
         if whiten:
             fold(model, whiten)
             hist['whitening'] = whiten.summary()
@@ -103,7 +111,7 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
             hist['bank'] = {'places': len(kw['bank']), 'bytes': kw['bank'].nbytes(),
                             'build_s': kw['bank'].build_seconds}
         asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim, hist,
-                                   kw['method'])
+                                   kw['method'], gfp)
         trained[tag], rep['train'][tag] = model, hist
         key = {'ours_asym': 'ours_precompute_s', 'csd_asym': 'csd_precompute_s'}.get(tag)
         if key and hist.get('warm_start'):  # the least-squares start is precompute too
@@ -116,11 +124,11 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
         d2_models, d2_hists = train_d2vpr(cfg, data, gdim)
         for tag, model in d2_models.items():
             asym.save_query_checkpoint(str(out / f'{tag}.pt'), model, cfg, gname, gdim,
-                                       d2_hists[tag], 'distill')
+                                       d2_hists[tag], 'distill', gfp)
             trained[tag], rep['train'][tag] = model, d2_hists[tag]
     if cfg.eval:
         rep.update(_evaluate(cfg, gallery, cache, trained, untrained, distractors, fractions,
-                             hub))
+                             hub, sorted(set(rows.conditions))))
     mult = [int(m) for m in cfg.cost_growth.split(',') if m.strip()]
     if mult:
         from vpr_ros.experiments.asym.cost import precompute_growth
@@ -167,11 +175,11 @@ def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:
 
 
 def _evaluate(cfg: AsymTrainConfig, gallery, cache: str, trained: dict, untrained,
-              distractors, fractions, hub=None) -> dict:
+              distractors, fractions, hub=None, seen=()) -> dict:
     """Recall of every system on the held-out split(s) of ``cfg.eval`` (pooled, each query
     against its own split's DB; also per split) and the map-growth rows."""
     from vpr_ros.experiments.asym.heldout import cached_features_fn, evaluate_heldout
     folders = [f.strip() for f in cfg.eval.split(',') if f.strip()]
     return evaluate_heldout(folders, cached_features_fn(gallery, cache, cfg), trained,
                             untrained, cfg.eval_radius_m, distractors, fractions, cfg.seed,
-                            hub)
+                            hub, seen)

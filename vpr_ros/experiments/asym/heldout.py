@@ -122,11 +122,13 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
                      untrained=None, radius_m: float = 25.0,
                      distractors: Optional[Distractors] = None,
                      fractions: Sequence[float] = (0.0, 0.1, 0.3, 1.0), seed: int = 0,
-                     hubness: Optional[HubnessReference] = None) -> dict:
+                     hubness: Optional[HubnessReference] = None,
+                     seen: Sequence[str] = ()) -> dict:
     """Report entries ``recall`` (pooled: each query against its own split's DB),
     ``recall_by_split`` (several splits), ``eval``, ``paired_r1`` (ours against every other
     system on the same queries; ``paired_r1_csls`` the same for ours with the hubness
-    correction) and, with distractors, ``db_growth``."""
+    correction) and, with distractors, ``db_growth``. With ``seen`` (the training conditions)
+    also ``by_seen``: R@1 and the paired rows on the queries of seen vs unseen conditions."""
     splits = [ev.read_split(f) for f in folders]
     per_split = [add_csls_systems(split_systems(gallery_features, trained, untrained, sp),
                                   hubness, trained) for sp in splits]
@@ -144,6 +146,8 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
     top1 = {k: np.concatenate(h)[:, 0] for k, h in hits.items()}
     out['paired_r1'] = paired_against(top1, 'ours_asym', seed=seed,
                                       groups=np.concatenate(places))
+    if seen:
+        out['by_seen'] = seen_unseen(top1, conds, seen, np.concatenate(places), seed)
     if hubness is not None:
         out['hubness'] = hubness.summary()
         out['paired_r1_csls'] = paired_against(top1, 'ours_asym' + CSLS_SUFFIX, seed=seed,
@@ -156,6 +160,24 @@ def evaluate_heldout(folders: Sequence[str], gallery_features: GalleryFeatures, 
         out['db_growth'] = _growth(per_split, splits, trained, gallery_features, distractors,
                                    fractions, radius_m, seed, hubness)
         out['db_growth_source'] = distractors.source
+    return out
+
+
+def seen_unseen(top1: Dict[str, np.ndarray], conds: Sequence[str], seen: Sequence[str],
+                places: np.ndarray, seed: int = 0, ref: str = 'ours_asym') -> dict:
+    """{'seen' | 'unseen': {'conditions', 'queries', 'R@1' {system: %}, 'paired' (``ref``
+    against every other system, place-resampled)}} of the queries whose condition was / was
+    not among the training conditions ``seen``."""
+    is_seen = np.isin(np.asarray(conds), list(seen))
+    out = {}
+    for name, mask in (('seen', is_seen), ('unseen', ~is_seen)):
+        if not mask.any():
+            continue
+        out[name] = {'conditions': sorted(set(np.asarray(conds)[mask].tolist())),
+                     'queries': int(mask.sum()),
+                     'R@1': {k: float(100 * h[mask].mean()) for k, h in top1.items()},
+                     'paired': paired_against({k: h[mask] for k, h in top1.items()}, ref,
+                                              seed=seed, groups=places[mask])}
     return out
 
 

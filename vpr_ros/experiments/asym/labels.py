@@ -5,6 +5,8 @@ LABELS = {
     'ours_asym': 'ours: query net -> gallery DB',
     'ours_gamma0': 'ours without augmentation (gamma=0)',
     'ours_no_centroid': "ours without the centroid term (the paper's loss)",
+    'ours_ramp': 'ours with the ISDA ramp of gamma (gamma * t / T)',
+    'distill_asym': 'plain distillation (MSE to the gallery descriptor) -> gallery DB',
     'symmetric_student': 'query net alone (student -> student DB)',
     'csd_asym': 'CSD k-NN baseline: query net -> gallery DB',
     'untrained_asym': 'untrained query net -> gallery DB',

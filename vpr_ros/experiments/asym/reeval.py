@@ -85,7 +85,7 @@ def load_run(run_dir: Path, systems: str = ''):
 def evaluate_run(cfg: AsymEvalConfig) -> dict:
     """Evaluate the run's checkpoints on ``cfg.eval`` and write the report; returns it."""
     import torch
-    from vpr_ros.training import asym_inputs
+    from vpr_ros.experiments.asym import inputs as asym_inputs
     from vpr_ros.experiments.asym.heldout import (
         cached_features_fn, evaluate_heldout, parse_fractions, read_distractors)
     from vpr_ros.experiments.asym.report import write_report

@@ -13,17 +13,24 @@ def load_gallery_model(cfg: AsymTrainConfig):
     """The frozen gallery model of ``cfg`` (registered name, weights file or checkpoint)."""
     from vpr_ros.models.checkpoint import is_checkpoint
     from vpr_ros.models.runtime import build_torch_model
+    from vpr_ros.models.weights_source import require_trained
     ckpt = cfg.gallery_checkpoint
     size = tuple(cfg.gallery_input_size) or None
     if ckpt and is_checkpoint(ckpt):
-        return build_torch_model(checkpoint=ckpt, input_size=size)[0]
-    return build_torch_model(model=cfg.gallery_model, weights=ckpt, input_size=size)[0]
+        gallery = build_torch_model(checkpoint=ckpt, input_size=size)[0]
+    else:
+        gallery = build_torch_model(model=cfg.gallery_model, weights=ckpt, input_size=size)[0]
+    # a random gallery part would make the feature cache (and every map) irreproducible
+    require_trained(gallery, getattr(cfg, 'allow_random_weights', False), 'a training cache')
+    return gallery
 
 
 def training_rows(cfg: AsymTrainConfig, gallery, cache: str):
-    """(rows, gallery features, manifest) of the training data: ``cfg.data`` may list several
-    datasets (comma-separated); each keeps its own places and its own gallery-feature cache
-    entry, so adding a dataset extracts only that dataset's features."""
+    """(rows, gallery features, manifest) of the training data (GSV-Cities, raw MSLS or VG:
+    vpr_ros.training.places.read_rows): ``cfg.data`` may list several datasets
+    (comma-separated); each keeps its own places and its own gallery-feature cache entry, so
+    adding a dataset extracts only that dataset's features. The features of one dataset are
+    its cache entry's read-only memmap; several are concatenated in memory."""
     import numpy as np
     from vpr_ros.training.gallery_cache import cached_gallery_features
     from vpr_ros.training.places import concat_rows, read_rows
@@ -41,7 +48,8 @@ def training_rows(cfg: AsymTrainConfig, gallery, cache: str):
     meta = dict(metas[0], num_images=sum(m['num_images'] for m in metas),
                 extract_seconds=sum(m['extract_seconds'] for m in metas),
                 cached=all(m['cached'] for m in metas))
-    return concat_rows(parts), np.concatenate(feats), meta
+    # one dataset: its cache entry stays a memmap on disk (no copy of GSV-Cities' features)
+    return concat_rows(parts), feats[0] if len(feats) == 1 else np.concatenate(feats), meta
 
 
 def load_student(cfg: AsymTrainConfig, gdim: int, copy_to: Path):
