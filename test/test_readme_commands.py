@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from ros2_tools import require_ros2
 from ros_harness import REPO, wait_for
 
@@ -46,6 +48,7 @@ def run_graph(cmd: str, cwd, log_path):
                 proc.wait()
 
 
+@pytest.mark.timeout(1200)  # a dozen commands: render, two maps with local features, evaluations
 def test_readme_command_blocks_run_as_written(tmp_path):
     commands = readme_commands()
     assert len(commands) >= 6 and any(c.startswith('ros2 launch') for c in commands)

@@ -102,6 +102,7 @@ def test_bags_roundtrip(world):
                              '/camera/image_raw': 'sensor_msgs/msg/Image',
                              '/odom': 'nav_msgs/msg/Odometry',
                              '/gps/fix': 'sensor_msgs/msg/NavSatFix',
+                             '/camera/camera_info': 'sensor_msgs/msg/CameraInfo',
                              '/tf': 'tf2_msgs/msg/TFMessage',
                              '/tf_static': 'tf2_msgs/msg/TFMessage'}
             n = {c.topic: c.msgcount for c in r.connections}
