@@ -37,9 +37,25 @@ def graph(tmp_path_factory, test_model):
     try:
         wait_started(nodes, ('query_encoder',), ('matcher',))
         wait_for(lambda: out['pub'].get_subscription_count() > 0, 30, what='discovery')
+        warm_up(out)
         yield out
     finally:
         stop_all(client, nodes)
+
+
+def warm_up(graph) -> None:
+    """Send a real frame (place 3, stamps 50..) every 2 s until its match comes back: the
+    camera subscription can be matched before the matcher's descriptor subscription is."""
+    for sec in range(50, 80):
+        msg = rgb_to_image(graph['images'][3])
+        msg.header.stamp = Time(sec=sec)
+        graph['pub'].publish(msg)
+        try:
+            wait_for(lambda: graph['matches'], 2.0, what='a first match')
+            return
+        except AssertionError:
+            continue
+    raise AssertionError('no match of a real frame in 60 s')
 
 
 def send(graph, img, sec: int):
@@ -60,6 +76,6 @@ def test_degenerate_frames_give_no_prior_and_real_frames_still_localize(graph):
     assert real.localized and real.candidates[0].place_id == 3
     wait_for(lambda: any(p.header.stamp.sec == 500 for p in graph['priors']), 10,
              what='prior of the real frame')
-    false_priors = [p for p in graph['priors'] if p.header.stamp.sec < 500]
+    false_priors = [p for p in graph['priors'] if 100 <= p.header.stamp.sec < 500]
     assert not false_priors  # 15 degenerate frames, 0 priors
     assert 'unrecognised frame' in graph['nodes']['matcher'].log()
