@@ -23,7 +23,9 @@ class QueryEncoderConfig:
     transport: str = 'raw'
     camera_info_topic: str = ''  # sensor_msgs/CameraInfo, shown in ~/stats ('' = none)
     descriptor_topic: str = 'vpr/descriptor'
-    model: str = ''  # registered model name (vpr-ros profile); '' = the map's own model
+    # registered model name (vpr-ros profile); 'auto': the query network shipped for the map's
+    # gallery model when there is one (asymmetric), else the map's own; '' or 'map': the map's own
+    model: str = 'auto'
     checkpoint: str = ''                              # trained query network (overrides model)
     backend: str = 'torch'                            # torch | torchscript | onnxruntime
     threads: int = 0                                  # intra-op threads; 0 = library default

@@ -56,15 +56,21 @@ def map_weights_fingerprint(manifest: dict) -> str:
 
 
 def with_map_model(cfg: QueryEncoderConfig) -> QueryEncoderConfig:
-    """``cfg`` with the map's own encoder filled in when neither model nor checkpoint is set
-    (symmetric search): the model, checkpoint and input size the map was built with."""
-    if cfg.model or cfg.checkpoint:
+    """``cfg`` with its query network made concrete when no checkpoint is set: with model
+    'auto' the network shipped for the map's gallery model (vpr_ros.shipped_queries) if there
+    is one; otherwise (and with '' or 'map') the map's own encoder, i.e. symmetric search with
+    the model, checkpoint and input size the map was built with."""
+    from vpr_ros.shipped_queries import AUTO, MAP_MODEL, resolve_query_model
+    if cfg.checkpoint or cfg.model not in ('', AUTO, MAP_MODEL):
         return cfg
     if not cfg.map_path:
         raise ValueError('no query network: set the model or checkpoint parameter, or map_path '
                          "(the map's own model is then used)")
     from vpr_ros.mapstore import read_manifest
     manifest = read_manifest(cfg.map_path)
+    shipped = resolve_query_model(cfg.model, manifest['encoder'])
+    if shipped != manifest['encoder']:  # 'auto' and a query network ships for this gallery
+        return dataclasses.replace(cfg, model=shipped)
     src = manifest.get('encoder_source') or {}
     checkpoint = src.get('checkpoint', '')
     if checkpoint and not Path(checkpoint).is_file():
@@ -77,7 +83,7 @@ def with_map_model(cfg: QueryEncoderConfig) -> QueryEncoderConfig:
 
 def load_query_encoder(cfg: QueryEncoderConfig):
     """Load the configured query network, checked against ``cfg.map_path`` when it is set;
-    with no model and no checkpoint set, the map's own encoder (``with_map_model``).
+    model 'auto', '' or 'map' are resolved against the map first (``with_map_model``).
 
     An .onnx checkpoint runs on onnxruntime through vpr_ros.inference, which imports no torch
     (the robot-side install, requirements-robot.txt); model names and torch checkpoints need

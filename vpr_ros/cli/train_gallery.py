@@ -24,6 +24,8 @@ HELP = {
     'input_size': 'H,W of the training and inference input',
     'freeze_blocks': 'EfficientNet stages kept frozen after the stem',
     'max_steps': 'steps per epoch (0 = every place once per epoch)',
+    'weather': 'share of training images given one of low light, haze, defocus or motion blur',
+    'scales': 'multi-scale training: per-batch factors of --input-size (e.g. 0.75 1.0 1.25)',
 }
 
 

@@ -20,7 +20,7 @@ class EvalConfig:
     map: str = ''                      # map directory (vpr-ros build-map)
     bag: str = ''                      # rosbag1/rosbag2 (sqlite3 or MCAP) with images + poses
     vg: str = ''                       # or a VG-layout queries folder (ground truth in names)
-    model: str = ''                    # query model; default: the map's encoder (symmetric)
+    model: str = 'auto'                # query model, as the query_encoder's (auto | map | name)
     checkpoint: str = ''               # trained query network (overrides model)
     backend: str = 'torch'             # torch | onnxruntime
     threads: int = 0                   # encoder threads; 0 = library default

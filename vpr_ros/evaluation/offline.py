@@ -180,7 +180,9 @@ def matcher_config(params: dict) -> MatcherConfig:
 
 def query_encoder_config(cfg: EvalConfig, map_encoder: str) -> QueryEncoderConfig:
     """The query_encoder node settings this evaluation corresponds to."""
-    return QueryEncoderConfig(model=cfg.model or ('' if cfg.checkpoint else map_encoder),
+    from vpr_ros.shipped_queries import resolve_query_model
+    model = cfg.model if cfg.checkpoint else resolve_query_model(cfg.model, map_encoder)
+    return QueryEncoderConfig(model='' if model == 'auto' else model,
                               checkpoint=cfg.checkpoint, backend=cfg.backend,
                               threads=cfg.threads, input_size=list(cfg.input_size),
                               map_path=cfg.map)

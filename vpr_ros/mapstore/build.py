@@ -1,8 +1,9 @@
 """Offline map building: source items -> batched, multi-threaded encoding -> MapStore.
 
-Encoded rows are checkpointed in ``<out>/work/`` every ``checkpoint_every`` images, so a rerun
-of an interrupted build skips what is already encoded. The map itself is created only when
-everything is encoded, then the work folder is removed.
+Encoded rows (and the local features extracted from the same decoded images) are checkpointed
+in ``<out>/work/`` every ``checkpoint_every`` images, so a rerun of an interrupted build skips
+what is already encoded. The map itself is created only when everything is encoded, then the
+work folder is removed.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 from vpr_ros.mapstore.build_config import BuildConfig
 from vpr_ros.mapstore.build_encoders import Batch, make_encoder
 from vpr_ros.mapstore.manifest import MapError
+from vpr_ros.verification.build import pack, save_build_features, unpack
 
 log = logging.getLogger(__name__)
 WORK = 'work'
@@ -58,7 +60,8 @@ def open_source(cfg: BuildConfig):
 
 
 class _Work:
-    """Checkpointed encoded rows in <out>/work: chunk-NNNNN.npz with keys + descriptors."""
+    """Checkpointed encoded rows in <out>/work: chunk-NNNNN.npz with keys + descriptors (+ the
+    local features of the keys, vpr_ros.verification.build.pack)."""
 
     def __init__(self, out: Path, fp: Dict):
         self.dir = out / WORK
@@ -73,6 +76,7 @@ class _Work:
         else:
             meta.write_text(json.dumps(fp, indent=2))
         self.done: Dict[int, np.ndarray] = {}
+        self.features: Dict = {}  # key -> LocalFeatures
         self.failed: set = set()
         # a driver killed while writing leaves a .tmp file (and older versions a
         # chunk-N.tmp.npz): never a chunk to resume from
@@ -82,13 +86,18 @@ class _Work:
             with np.load(c, allow_pickle=False) as z:
                 self.done.update(zip(z['keys'].tolist(), z['desc']))
                 self.failed.update(z['failed'].tolist())
+                self.features.update(unpack(z))
 
-    def write(self, keys: List[int], desc: List[np.ndarray], failed: List[int]) -> None:
+    def write(self, keys: List[int], desc: List[np.ndarray], failed: List[int],
+              features: Optional[list] = None) -> None:
+        """Checkpoint ``keys`` with their descriptors (and local features, None entries: none)
+        and the ``failed`` keys as one more chunk."""
         path = self.dir / f'chunk-{len(self.chunks):05d}.npz'
         tmp = path.with_name(path.name + '.tmp')  # not matched by the chunk-*.npz glob
         with open(tmp, 'wb') as f:
             np.savez(f, keys=np.asarray(keys, np.int64), failed=np.asarray(failed, np.int64),
-                     desc=np.stack(desc) if desc else np.zeros((0, 1), np.float32))
+                     desc=np.stack(desc) if desc else np.zeros((0, 1), np.float32),
+                     **pack(keys, features or [None] * len(keys)))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -120,6 +129,13 @@ def _batches(source, work: _Work, places: list, size: int) -> Iterator[Batch]:
         yield batch
 
 
+def _remember(work: _Work, keys, desc, failed, feats) -> None:
+    """Record an encoded (and maybe checkpointed) span in ``work``'s in-memory state."""
+    work.done.update(zip(keys, desc))
+    work.failed.update(failed)
+    work.features.update((k, f) for k, f in zip(keys, feats) if f is not None)
+
+
 def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] = None) -> Dict:
     """Build ``cfg.out`` from ``cfg.source``; returns the summary dict (see run())."""
     from vpr_ros.mapstore.store import MapStore
@@ -130,7 +146,7 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
     source = open_source(cfg)
     work = _Work(out, fingerprint(cfg))
     places, keys, descs = [], [], []
-    pending_keys, pending, pending_failed, encoded = [], [], [], 0
+    pending_keys, pending, pending_failed, pending_feats, encoded = [], [], [], [], 0
     resumed = len(work.done) + len(work.failed)
     if resumed:
         log.info('resuming: %d images already encoded in %s', resumed, work.dir)
@@ -146,18 +162,18 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
     try:
         batches = _batches(source, work, places, max(1, cfg.batch_size))
         with closing(encoder.encode(batches)) as results:
-            for ok_keys, d, failed, listed in results:
+            for ok_keys, d, failed, listed, feats in results:
                 pending_keys += ok_keys
                 pending += list(d)
+                pending_feats += feats if feats is not None else [None] * len(ok_keys)
                 pending_failed += failed
                 encoded += len(ok_keys)
                 if bar is not None:
                     bar.update(listed)
                 if len(pending) + len(pending_failed) >= cfg.checkpoint_every:
-                    work.write(pending_keys, pending, pending_failed)
-                    work.done.update(zip(pending_keys, pending))
-                    work.failed.update(pending_failed)
-                    pending_keys, pending, pending_failed = [], [], []
+                    work.write(pending_keys, pending, pending_failed, pending_feats)
+                    _remember(work, pending_keys, pending, pending_failed, pending_feats)
+                    pending_keys, pending, pending_failed, pending_feats = [], [], [], []
                     if on_checkpoint is not None:
                         on_checkpoint(len(work.done))
     finally:
@@ -165,8 +181,7 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
         if bar is not None:
             bar.close()
     t_enc = time.time() - t_enc
-    work.done.update(zip(pending_keys, pending))
-    work.failed.update(pending_failed)
+    _remember(work, pending_keys, pending, pending_failed, pending_feats)
     for key, place in places:
         if key in work.done:
             keys.append(key)
@@ -188,9 +203,9 @@ def build_map(cfg: BuildConfig, on_checkpoint: Optional[Callable[[int], None]] =
     ids, _ = store.add(np.stack(descs), recs)
     store.save()
     features = None
-    if cfg.local_features:  # a second pass over the images (vpr_ros.verification.build)
-        from vpr_ros.verification.build import build_local_features
-        features = build_local_features(source, dict(zip(keys, ids)), out, encoder.name)
+    if cfg.local_features:
+        features = save_build_features(source, work.features, dict(zip(keys, ids)), out,
+                                       encoder.name)
     shutil.rmtree(work.dir, ignore_errors=True)
     dt = time.time() - t0
     summary = {'places': store.num_places, 'encoder': store.encoder, 'dim': store.dim,

@@ -16,6 +16,7 @@ from typing import Tuple
 from vpr_ros.models.base import VPRModel
 from vpr_ros.models.efficientnet_lite import LITE_MEAN, LITE_STD, build_lite
 from vpr_ros.models.spec import ModelSpec, register_model
+from vpr_ros.shipped_queries import PackagedQuery, QUERY_PACKAGED  # noqa: F401 (API)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / 'weights'
 
@@ -121,29 +122,6 @@ def _register(entry: Packaged) -> None:
 
 for _entry in PACKAGED.values():
     _register(_entry)
-
-
-@dataclasses.dataclass(frozen=True)
-class PackagedQuery:
-    """A shipped query network: EfficientNet-Lite + GeM + projection into the descriptor space
-    of the packaged gallery ``gallery`` (its maps are searched with it directly)."""
-
-    name: str
-    variant: int
-    input_size: Tuple[int, int]
-    gallery: str
-    description: str
-
-    @property
-    def file(self) -> str:
-        return f'{self.name}.safetensors'
-
-
-QUERY_PACKAGED = {p.name: p for p in (
-    PackagedQuery('efficientnet_lite0_query_vpr24', 0, (96, 128), 'efficientnet_lite2_vpr24',
-                  'EfficientNet-Lite0 query network at 96x128 trained (vpr-ros train asym, '
-                  'ImageNet start) to be searched against efficientnet_lite2_vpr24 maps'),
-)}
 
 
 def _register_query(entry: PackagedQuery) -> None:

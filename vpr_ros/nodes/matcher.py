@@ -26,6 +26,7 @@ from vpr_ros.nodes.conversions import stamp_seconds
 from vpr_ros.nodes.map_messages import candidates_from_places, pose_from_xyz_yaw, yaw_of_pose
 from vpr_ros.nodes.qos import latched_qos
 from vpr_ros.nodes.status_timer import add_status_heartbeat
+from vpr_ros.shipped_queries import accepted_query_networks
 from vpr_ros.validation import check_descriptor, InputError, MAX_TEXT_LEN
 
 OUTPUT_MODES = ('pose0', 'initialpose', 'both')
@@ -131,9 +132,12 @@ class Matcher(Component):
                              f'for {made_for!r}: its biases do not fit this query network',
                              throttle_duration_sec=10.0)
         stamp_s = stamp_seconds(msg.header.stamp)
+        local = self._local_features(msg)
+        metric = local is not None and self.cfg.metric_pose
+        query_K = self._query_camera_k(msg) if metric else None
         try:
-            match = self.localizer.step(q, stamp_s, self._odom.at(stamp_s),
-                                        local=self._local_features(msg))
+            match = self.localizer.step(q, stamp_s, self._odom.at(stamp_s), local=local,
+                                        query_K=query_K)
         except MapError as exc:  # map files damaged on disk: the frame is lost, not the node
             self.frame_errors += 1
             self.log.error(f'frame stamped {stamp_s:.3f} dropped: {exc}',
@@ -162,10 +166,23 @@ class Matcher(Component):
             self.log.warning(f'frame not verified: {exc}', throttle_duration_sec=10.0)
             return None
 
+    def _query_camera_k(self, msg: Descriptor):
+        """The query camera's (3, 3) K from ``msg.camera_k`` for the metric pose; None when
+        unknown (all zeros) or unusable (warned about once): the map camera's is used then."""
+        from vpr_ros.verification.camera_k import decode_camera_k
+        K, problem = decode_camera_k(msg.camera_k)
+        if problem and not self._camera_k_warned:
+            self._camera_k_warned = True
+            self.log.warning(f'descriptor from {msg.encoder[:MAX_TEXT_LEN]!r}: {problem}; the '
+                             "map camera's intrinsics are used for the metric pose (said once)")
+        return K
+
     def _encoder_accepted(self, encoder: str) -> bool:
-        """The map's encoder, the hubness reference's query network or one listed in
-        accepted_encoders; anything else is refused with a (throttled) error."""
-        accepted = {self.store.encoder, *self.cfg.accepted_encoders}
+        """The map's encoder, a query network shipped for it, the hubness reference's query
+        network or one listed in accepted_encoders; anything else is refused with a (throttled)
+        error."""
+        accepted = {self.store.encoder, *self.cfg.accepted_encoders,
+                    *accepted_query_networks(self.store.encoder)}
         if self.hubness is not None and self.hubness.meta.get('encoder'):
             accepted.add(self.hubness.meta['encoder'])
         if encoder in accepted or '*' in accepted:
@@ -219,6 +236,7 @@ class Matcher(Component):
     # counters of diagnostics() (an increment makes them instance attributes)
     descriptors_refused = 0
     frame_errors = 0
+    _camera_k_warned = False  # an unusable camera_k is logged once
 
     def diagnostics(self):
         """Map version and size, localized/lost, age of the last prior, refused descriptors and

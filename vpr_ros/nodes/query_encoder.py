@@ -27,6 +27,7 @@ from vpr_ros.nodes.conversions import (camera_info_summary, compressed_to_rgb, i
                                        transport_topic)
 from vpr_ros.nodes.diagnostics import ERROR, OK, WARN
 from vpr_ros.query_pipeline import load_query_encoder
+from vpr_ros.verification.camera_k import camera_k_field
 
 
 HEALTH_WINDOW_S = 5.0  # input rate, latency and errors in diagnostics are over this window
@@ -122,6 +123,8 @@ class QueryEncoder(Component):
             out.keypoints = array.array('f', packed['keypoints'].tobytes())
             out.local_descriptors = array.array('B', packed['local_descriptors'])
             out.image_width, out.image_height = packed['image_width'], packed['image_height']
+        # the camera's K, scaled to the decoded image (the one the keypoints are in)
+        out.camera_k = camera_k_field(self.camera_info, (rgb.shape[1], rgb.shape[0]))
         out.inference_ms = (time.perf_counter() - t0) * 1e3
         self.stats['encoded'] += 1
         self.stats['last_inference_ms'] = round(out.inference_ms, 3)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -111,13 +112,39 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()
 
 
+# model -> (weights stamp, fingerprint): a model's weights are hashed once, not per call
+_FINGERPRINTS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
 def gallery_fingerprint(model) -> str:
-    """sha256 of the weights ``model`` runs with (recorded by its loader, else computed)."""
+    """sha256 of the weights ``model`` runs with: the one its loader recorded in
+    ``model.meta``, else computed once per model object (and again only when its weights have
+    changed since: another tensor, or one modified in place)."""
     fp = (getattr(model, 'meta', None) or {}).get('weights_fingerprint', '')
-    if not fp and hasattr(model, 'state_dict'):
-        from vpr_ros.models.checkpoint import weights_fingerprint
-        fp = weights_fingerprint(model)
+    if fp or not hasattr(model, 'state_dict'):
+        return fp
+    stamp = _weights_stamp(model)
+    try:
+        known = _FINGERPRINTS.get(model)
+    except TypeError:  # not weak-referenceable: never memoised
+        known, stamp = None, None
+    if known is not None and stamp is not None and known[0] == stamp:
+        return known[1]
+    from vpr_ros.models.checkpoint import weights_fingerprint
+    fp = weights_fingerprint(model)
+    if stamp is not None:
+        _FINGERPRINTS[model] = (stamp, fp)
     return fp
+
+
+def _weights_stamp(model) -> Optional[tuple]:
+    """What changes when the weights of ``model`` may have (each state tensor's identity,
+    storage and in-place version counter), in microseconds; None when unknown."""
+    try:
+        return tuple((name, id(t), t.data_ptr(), t._version)
+                     for name, t in model.state_dict(keep_vars=True).items())
+    except (RuntimeError, AttributeError, TypeError):  # e.g. inference tensors: no version
+        return None
 
 
 def cache_key(model_name: str, checkpoint: str, input_size, paths: Sequence[str],

@@ -6,7 +6,8 @@ with a cosine schedule. The start point is a registered model with real pretrain
 (default EfficientNet-Lite0 ImageNet + GeM), or with ``init`` the weights of another
 registered model of the same architecture (a packaged one, to train it further); the stem
 and the first ``freeze_blocks`` blocks stay frozen (their BatchNorm too). Augmentation: random
-resized crops and colour jitter. After every epoch the Recall@1 on a held-out VG folder
+resized crops and colour jitter; optionally low light, haze and blur (``weather``) and a
+per-batch input scale (``scales``). After every epoch the Recall@1 on a held-out VG folder
 (``val``) is logged.
 
 ``export_packaged`` writes the result as the float16 safetensors file that
@@ -32,6 +33,7 @@ from vpr_ros.models.checkpoint import save_checkpoint
 from vpr_ros.models.registry import create_model
 from vpr_ros.training.batches import place_batches
 from vpr_ros.training.ms_loss import multi_similarity_loss
+from vpr_ros.training.weather_augment import adverse, pick_scale
 
 
 @dataclasses.dataclass
@@ -53,6 +55,8 @@ class GalleryConfig:
     freeze_blocks: int = 2               # stem + this many EfficientNet stages frozen
     crop_scale: float = 0.6              # random crops keep >= this share of the area
     jitter: float = 0.3                  # brightness/contrast/saturation +- this
+    weather: float = 0.0                 # share of images given low light/haze/blur
+    scales: Tuple[float, ...] = ()       # multi-scale training: per-batch input-size factors
     ms_alpha: float = 1.0
     ms_beta: float = 50.0
     ms_base: float = 0.0
@@ -78,8 +82,9 @@ def load_train_rows(roots: Sequence[str]):
 
 
 def augment(images: Sequence[np.ndarray], size, mean, std, crop_scale: float, jitter: float,
-            rng: np.random.Generator) -> torch.Tensor:
-    """uint8 RGB images -> normalised (B,3,h,w): random resized crop + colour jitter."""
+            rng: np.random.Generator, weather: float = 0.0) -> torch.Tensor:
+    """uint8 RGB images -> normalised (B,3,h,w): random resized crop + colour jitter, then
+    with probability ``weather`` one adverse-condition transform (training.weather_augment)."""
     out = []
     for img in images:
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
@@ -97,7 +102,7 @@ def augment(images: Sequence[np.ndarray], size, mean, std, crop_scale: float, ji
             x = (x - x.mean()) * c + x.mean()
             grey = x.mean(dim=0, keepdim=True)
             x = (x - grey) * s + grey
-        out.append(x.clamp_(0, 1))
+        out.append(adverse(x.clamp_(0, 1), rng, weather))
     x = torch.stack(out)
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
@@ -198,8 +203,8 @@ def train_gallery(cfg: GalleryConfig):
         for idx in bar:
             imgs = [cache[i] if i in cache else cache.setdefault(i, read_image_file(paths[i]))
                     for i in idx]
-            x = augment(imgs, cfg.input_size, model.mean, model.std, cfg.crop_scale,
-                        cfg.jitter, rng)
+            x = augment(imgs, pick_scale(cfg.input_size, cfg.scales, rng), model.mean,
+                        model.std, cfg.crop_scale, cfg.jitter, rng, cfg.weather)
             loss = multi_similarity_loss(model(x), torch.as_tensor(labels[idx]), cfg.ms_alpha,
                                          cfg.ms_beta, cfg.ms_base, cfg.ms_epsilon)
             opt.zero_grad()

@@ -1,0 +1,68 @@
+"""query_encoder ``model: auto`` (the default): the query network shipped for the map's gallery
+model when there is one (the asymmetric pair out of the box), the map's own model otherwise;
+'map' / '' keep symmetric search one parameter away. The matcher takes a shipped network's
+descriptors on its gallery's maps without accepted_encoders. All torch-free."""
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+
+from vpr_ros.config import MatcherConfig, QueryEncoderConfig
+from vpr_ros.evaluation import EvalConfig
+from vpr_ros.evaluation.offline import query_encoder_config
+from vpr_ros.mapstore import MapStore, PlaceRecord
+from vpr_ros.query_pipeline import with_map_model
+from vpr_ros.shipped_queries import (accepted_query_networks, QUERY_PACKAGED,
+                                     resolve_query_model, shipped_query_for)
+
+SHIPPED = next(iter(QUERY_PACKAGED.values()))
+
+
+def _map(path, encoder):
+    with MapStore.create(path, encoder=encoder, dim=1280, dtype='float32',
+                         encoder_source={'model': encoder, 'input_size': [168, 224]}) as store:
+        store.add(np.eye(1, 1280, dtype=np.float32), [PlaceRecord(x=0.0, y=0.0, yaw=0.0)])
+        store.save()
+    return str(path)
+
+
+def test_auto_is_the_default_of_the_node_and_of_evaluate():
+    assert QueryEncoderConfig().model == 'auto' and EvalConfig().model == 'auto'
+
+
+def test_resolution_rules():
+    g = SHIPPED.gallery
+    assert shipped_query_for(g) is SHIPPED and shipped_query_for('efficientnet_lite0_vpr') is None
+    assert resolve_query_model('auto', g) == SHIPPED.name
+    assert resolve_query_model('auto', 'efficientnet_lite0_vpr') == 'efficientnet_lite0_vpr'
+    for symmetric in ('', 'map'):
+        assert resolve_query_model(symmetric, g) == g
+    assert resolve_query_model('efficientnet_lite0_gem', g) == 'efficientnet_lite0_gem'
+    assert accepted_query_networks(g) == (SHIPPED.name,)
+    assert accepted_query_networks('efficientnet_lite0_vpr') == ()
+
+
+def test_auto_against_real_maps(tmp_path):
+    gallery_map = _map(tmp_path / 'g', SHIPPED.gallery)
+    own_map = _map(tmp_path / 'o', 'efficientnet_lite0_vpr')
+    cfg = QueryEncoderConfig(map_path=gallery_map)
+    assert with_map_model(cfg).model == SHIPPED.name                  # asymmetric
+    sym = with_map_model(dataclasses.replace(cfg, model='map'))
+    assert sym.model == SHIPPED.gallery and sym.input_size == [168, 224]  # symmetric, as built
+    own = with_map_model(QueryEncoderConfig(map_path=own_map))
+    assert own.model == 'efficientnet_lite0_vpr' and own.input_size == [168, 224]
+    # evaluate resolves the same way, and a checkpoint still overrides the model
+    assert query_encoder_config(EvalConfig(map=gallery_map), SHIPPED.gallery).model == \
+        SHIPPED.name
+    assert query_encoder_config(EvalConfig(map=gallery_map, checkpoint='q.pt'),
+                                SHIPPED.gallery).model == ''
+    assert MatcherConfig().accepted_encoders == []  # nothing to list for shipped pairs
+
+
+def test_the_table_imports_no_torch():
+    code = ('import sys, vpr_ros.shipped_queries, vpr_ros.config; '
+            'print("torch" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == 'False'

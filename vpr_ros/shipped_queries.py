@@ -1,0 +1,58 @@
+"""The asymmetric query networks shipped with vpr_ros and the gallery model each one serves.
+
+Torch-free on purpose: the matcher (which accepts a shipped query network's descriptors on its
+gallery's maps) and the query_encoder's ``model: auto`` resolution run on robot installs
+without torch. The networks are registered as models by vpr_ros.models.packaged.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+AUTO = 'auto'       # query_encoder model: the shipped network of the map's gallery, if any
+MAP_MODEL = 'map'   # query_encoder model: the map's own model (symmetric search); '' too
+
+
+@dataclasses.dataclass(frozen=True)
+class PackagedQuery:
+    """A shipped query network: EfficientNet-Lite + GeM + projection into the descriptor space
+    of the packaged gallery ``gallery`` (its maps are searched with it directly)."""
+
+    name: str
+    variant: int
+    input_size: Tuple[int, int]
+    gallery: str
+    description: str
+
+    @property
+    def file(self) -> str:
+        return f'{self.name}.safetensors'
+
+
+QUERY_PACKAGED = {p.name: p for p in (
+    PackagedQuery('efficientnet_lite0_query_vpr24', 0, (96, 128), 'efficientnet_lite2_vpr24',
+                  'EfficientNet-Lite0 query network at 96x128 trained (vpr-ros train asym, '
+                  'ImageNet start) to be searched against efficientnet_lite2_vpr24 maps'),
+)}
+
+
+def shipped_query_for(gallery: str) -> Optional[PackagedQuery]:
+    """The shipped query network trained for maps of ``gallery`` (None: there is none)."""
+    return next((q for q in QUERY_PACKAGED.values() if q.gallery == gallery), None)
+
+
+def resolve_query_model(model: str, map_encoder: str) -> str:
+    """The registered name a query_encoder ``model`` setting means for a map built by
+    ``map_encoder``: 'auto' -> the shipped query network of that gallery, else the map's own
+    model; '' or 'map' -> the map's own model; any other name -> itself."""
+    if model == AUTO:
+        shipped = shipped_query_for(map_encoder)
+        return shipped.name if shipped else map_encoder
+    if model in ('', MAP_MODEL):
+        return map_encoder
+    return model
+
+
+def accepted_query_networks(map_encoder: str) -> Tuple[str, ...]:
+    """Query networks whose descriptors a matcher takes on a map of ``map_encoder``."""
+    return tuple(q.name for q in QUERY_PACKAGED.values() if q.gallery == map_encoder)
