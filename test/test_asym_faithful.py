@@ -67,3 +67,17 @@ def test_summary_counts_seeds_with_the_interval_above_zero():
 def test_parse_seeds():
     assert faithful.parse_seeds('0, 1,2', 7) == [0, 1, 2]
     assert faithful.parse_seeds('', 7) == [7]
+
+
+def test_seeds_run_as_separate_processes_are_summarized_together(tmp_path):
+    """Each process runs one seed into the same folder; the summary covers every seed folder
+    finished there, whichever process writes it."""
+    import json
+    for seed, low in ((0, 2.0), (1, -1.0)):
+        (tmp_path / f'seed{seed}').mkdir()
+        (tmp_path / f'seed{seed}' / 'report.json').write_text(json.dumps(_seed(low)))
+    (tmp_path / 'seedx').mkdir()                      # not a seed folder: ignored
+    found = faithful.finished_reports(tmp_path)
+    assert list(found) == [0, 1]
+    s = faithful.summarize({**found, 2: _seed(0.5)})
+    assert s['wins'] == {'ours_asym - symmetric_student': [0, 2]}

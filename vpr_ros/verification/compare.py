@@ -1,10 +1,12 @@
 """Global-only vs + verification vs + metric pose on VG query folders, with per-frame costs.
 
-``compare(maps_and_queries, matcher)`` encodes every query once (the map's own query network),
+``compare(maps_and_queries, matcher)`` encodes every query once (the query_encoder's default network for the map),
 then steps two Localizers of the same settings: one with ``verify`` off, one on (and
 ``metric_pose`` as given). Rows: R@1 (top-1 within ``threshold_m``), R@1 within 5 m, answers
-more than 100 m off, the published pose within 5 m, and the mean / p95 milliseconds of query
-feature extraction and of verification (+ metric pose) per frame. Single frames (VG queries are
+more than 100 m off, the published pose within 5 m, the share of frames the matcher declares
+localized (its min_confidence) and how many of those priors are more than 100 m off, and the
+mean / p95 milliseconds of query feature extraction and of verification (+ metric pose) per
+frame. Single frames (VG queries are
 independent images), as ``vpr-ros evaluate`` runs them.
 """
 from __future__ import annotations
@@ -19,7 +21,8 @@ from vpr_ros.config import MatcherConfig, QueryEncoderConfig
 
 
 def _row() -> Dict[str, list]:
-    return {'top1_m': [], 'prior_m': [], 'source': [], 'extract_ms': [], 'verify_ms': []}
+    return {'top1_m': [], 'prior_m': [], 'source': [], 'localized': [], 'extract_ms': [],
+            'verify_ms': []}
 
 
 def _summary(r: Dict[str, list], threshold_m: float) -> Dict[str, float]:
@@ -31,12 +34,20 @@ def _summary(r: Dict[str, list], threshold_m: float) -> Dict[str, float]:
            'pose_5m': float(np.sum(p <= 5.0)) / n, 'pose_1m': float(np.sum(p <= 1.0)) / n,
            'pose_median_m': float(np.median(p)) if len(p) else float('nan'),
            'metric_share': r['source'].count('metric') / n,
+           'localized': float(np.mean(r['localized'])) if r['localized'] else 0.0,
+           'localized_over_100m': _share_far(p[np.asarray(r['localized'], bool)]),
            'verified_share': (r['source'].count('verified') + r['source'].count('metric')) / n}
     for key in ('extract_ms', 'verify_ms'):
         v = np.array(r[key], np.float64)
         out[key] = float(v.mean()) if len(v) else 0.0
         out[key + '_p95'] = float(np.percentile(v, 95)) if len(v) else 0.0
     return out
+
+
+def _share_far(prior_m: np.ndarray) -> float:
+    """Share of published (localized) priors more than 100 m off: what the localization stack
+    is told when the matcher is confident and wrong."""
+    return float(np.mean(prior_m > 100.0)) if len(prior_m) else 0.0
 
 
 def compare(pairs: Sequence[Tuple[str, str]], matcher: MatcherConfig = None,
@@ -76,6 +87,7 @@ def compare(pairs: Sequence[Tuple[str, str]], matcher: MatcherConfig = None,
                         r['prior_m'].append(float(np.hypot(e.x - gt[0], e.y - gt[1]))
                                             if e is not None else float('inf'))
                         r['source'].append(m.pose_source)
+                        r['localized'].append(bool(e is not None and e.localized))
                         if lf is not None:
                             r['extract_ms'].append(t_ext)
                             r['verify_ms'].append(m.verify_ms)
@@ -88,12 +100,14 @@ def compare(pairs: Sequence[Tuple[str, str]], matcher: MatcherConfig = None,
 def format_table(results: Dict[str, Dict]) -> str:
     """The comparison as a fixed-width text table."""
     cols = ('queries', 'R@1', 'R@1_5m', 'over_100m', 'pose_5m', 'pose_1m', 'pose_median_m',
-            'verified_share', 'metric_share', 'extract_ms', 'verify_ms', 'verify_ms_p95')
-    lines = [f'{"run":<18}' + ''.join(f'{c:>15}' for c in cols)]
+            'verified_share', 'metric_share', 'localized', 'localized_over_100m', 'extract_ms',
+            'verify_ms', 'verify_ms_p95')
+    lines = [f'{"run":<18}' + ''.join(f'{c:>{max(15, len(c) + 1)}}' for c in cols)]
     for name, row in results.items():
         cells: List[str] = []
         for c in cols:
             v = row[c]
-            cells.append(f'{v:>15d}' if isinstance(v, int) else f'{v:>15.3f}')
+            w = max(15, len(c) + 1)
+            cells.append(f'{v:>{w}d}' if isinstance(v, int) else f'{v:>{w}.3f}')
         lines.append(f'{name:<18}' + ''.join(cells))
     return '\n'.join(lines)

@@ -59,7 +59,8 @@ def parse_seeds(text: str, default: int) -> List[int]:
 
 def run_faithful(cfg) -> Dict:
     """One comparison per seed of ``cfg.seeds`` (an AsymTrainConfig) into <out>/seed<N>
-    (sharing one gallery-feature cache), then the seen/unseen summary into <out>."""
+    (sharing one gallery-feature cache), then the seen/unseen summary into <out> over every
+    seed folder finished there (so seeds may run as parallel processes, ``--seeds N`` each)."""
     from vpr_ros.experiments.asym.comparison import run_comparison
     out = Path(cfg.out)
     cache = cfg.cache_dir or str(out / 'cache')
@@ -67,10 +68,22 @@ def run_faithful(cfg) -> Dict:
     for s in parse_seeds(cfg.seeds, cfg.seed):
         run = dataclasses.replace(cfg, seed=s, out=str(out / f'seed{s}'), cache_dir=cache)
         reports[s] = run_comparison(run)
+    # seeds run by other processes into the same folder (one seed each, in parallel) count too
+    reports = {**finished_reports(out), **reports}
     summary = summarize(reports)
     (out / 'faithful.json').write_text(json.dumps(summary, indent=1))
     (out / 'faithful.md').write_text(markdown(summary, cfg))
     return summary
+
+
+def finished_reports(out: Path) -> Dict[int, Dict]:
+    """{seed: report} of every ``<out>/seed<N>/report.json`` already written."""
+    found = {}
+    for path in sorted(Path(out).glob('seed*/report.json')):
+        tail = path.parent.name[len('seed'):]
+        if tail.isdigit():
+            found[int(tail)] = json.loads(path.read_text())
+    return dict(sorted(found.items()))
 
 
 def summarize(reports: Dict[int, Dict]) -> Dict:
