@@ -66,3 +66,12 @@ def test_the_table_imports_no_torch():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == 'False'
+
+
+def test_the_demo_runs_the_shipped_pair_by_default():
+    from vpr_ros.graph.demo import DemoConfig, query_model
+    cfg = DemoConfig()
+    assert shipped_query_for(cfg.gallery_model) is not None
+    assert query_model(cfg) == shipped_query_for(cfg.gallery_model).name
+    assert query_model(dataclasses.replace(cfg, query_model='map')) == cfg.gallery_model
+    assert query_model(dataclasses.replace(cfg, query_checkpoint='q.pt')) == ''

@@ -2,8 +2,10 @@
 
 Offline by default (the nodes' core functions in this process); ``--live`` starts the three
 nodes and replays the frames over DDS; ``--bench`` does both and prints frames/s side by side.
-Exit codes: 0 done, 2 unusable input (the message says why), 1 the live graph failed, 3 with
-``--strict``: the report has problems (no ground truth, or ground truth far outside the map).
+``--fit-calibration OUT.json`` also fits the matcher's confidence calibration on the frames.
+Exit codes: 0 done, 2 unusable input or a refused calibration fit (the message says why), 1 the
+live graph failed, 3 with ``--strict``: the report has problems (no ground truth, or ground
+truth far outside the map).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from typing import Optional
 from vpr_ros.cli.dataclass_args import add_dataclass_arguments, dataclass_from_args
 from vpr_ros.config import MatcherConfig
 from vpr_ros.evaluation import EvalConfig, EvalRun
+from vpr_ros.evaluation.calibrate import MIN_FRAMES
+from vpr_ros.localization.calibration import METHODS
 from vpr_ros.models.runtime import BACKENDS
 
 
@@ -44,6 +48,14 @@ HELP = {
                      'nearest map place exceeds this (0 = off)',
     'strict': 'exit 3 when the report has problems (no ground truth, or ground truth far '
               'outside the map)',
+    'fit_calibration': "after the evaluation, fit the matcher's confidence calibration on its "
+                       "frames and write this JSON (for the matcher's calibration_file): raw "
+                       'confidence and relative similarity of each recognised frame with ground '
+                       'truth, correct = its pose prior within --threshold-m of the ground truth '
+                       "(the report's pose-prior error, not R@1); a calibration_file in "
+                       '--params-file is not applied while fitting; offline only; needs at '
+                       f'least {MIN_FRAMES} frames, some correct and some wrong',
+    'calibration_method': 'method of --fit-calibration',
 }
 
 
@@ -52,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     add_dataclass_arguments(p, EvalConfig, help=HELP, overrides={
         'map': {'required': True}, 'bag': {'group': src}, 'vg': {'group': src},
-        'backend': {'choices': BACKENDS}})
+        'backend': {'choices': BACKENDS},
+        'calibration_method': {'choices': [m for m in METHODS if m != 'identity']}})
 
 
 def config_from_args(args) -> EvalConfig:
@@ -65,6 +78,13 @@ def evaluate(cfg: EvalConfig, live: bool, matcher: Optional[MatcherConfig] = Non
                                             run_offline)
     from vpr_ros.evaluation.report import write_report
     matcher = matcher or matcher_config(load_params(cfg))
+    ignored = ''
+    if cfg.fit_calibration:  # fit on raw confidences: the params' calibration is not applied
+        if live:
+            raise ValueError('--fit-calibration needs the offline evaluation (the raw '
+                             'confidence of each frame): drop --live / --bench')
+        ignored, matcher = matcher.calibration_file, dataclasses.replace(matcher,
+                                                                         calibration_file='')
     warnings = []
     with capture_warnings(warnings):
         if live:
@@ -76,6 +96,13 @@ def evaluate(cfg: EvalConfig, live: bool, matcher: Optional[MatcherConfig] = Non
         else:
             run = run_offline(cfg, matcher)
     run.warnings = warnings + run.warnings
+    if cfg.fit_calibration:  # refused (CalibrationFitError) before anything is written
+        from vpr_ros.evaluation.calibrate import fit_frames, save
+        fit = fit_frames(run.frames, cfg.threshold_m, cfg.calibration_method,
+                         cfg.fit_calibration)
+        fit.ignored_calibration_file = ignored
+        save(fit, cfg.fit_calibration)
+        run.info['calibration_fit'] = fit.section()
     rep = write_report(run, cfg, matcher, _map_positions(cfg.map))
     return run, rep
 
@@ -129,6 +156,10 @@ def run(args) -> int:
     usage_errors = (BagError, MapError, VGNameError, IncompatibleQueryNetwork, ImageDecodeError,
                     FileNotFoundError, ValueError, KeyError)
     modes = [False, True] if cfg.bench else [cfg.live]
+    if cfg.fit_calibration and (cfg.live or cfg.bench):
+        print('vpr-ros evaluate: error: --fit-calibration needs the offline evaluation (the raw '
+              'confidence of each frame): drop --live / --bench', file=sys.stderr)
+        return 2
     rows = []
     try:
         for live in modes:
@@ -139,6 +170,9 @@ def run(args) -> int:
             print(summary_line(run_, rep))
             for w in rep['warnings'][:10]:
                 print(f'  {"problem" if w in rep["problems"] else "warning"}: {w}')
+            if 'calibration_fit' in rep:
+                from vpr_ros.evaluation.calibrate import fit_summary
+                print('\n'.join(fit_summary(rep['calibration_fit'])))
             print(f'report: {Path(mode_cfg.out) / "report.md"} (json: report.json)')
             if cfg.strict and rep['problems']:
                 print(f'vpr-ros evaluate: --strict: {len(rep["problems"])} problem(s), see '

@@ -40,6 +40,8 @@ class EvalConfig:
     condition: str = ''                # label of frames without one ('' = the bag's name)
     outside_map_m: float = 50.0        # warn when the median query-to-map distance is larger
     strict: bool = False               # exit non-zero when the ground truth is unusable
+    fit_calibration: str = ''          # fit the matcher's confidence calibration: JSON out
+    calibration_method: str = 'platt_sim'  # its method (localization.calibration.METHODS)
 
 
 @dataclasses.dataclass
@@ -61,6 +63,9 @@ class FrameResult:
     localized: bool = False
     answered: bool = False                     # False: dropped (no match came back)
     latency_ms: Dict[str, float] = dataclasses.field(default_factory=dict)
+    raw_confidence: float = float('nan')       # before calibration (NaN: live, unknown)
+    similarity: float = float('nan')           # top-1 relative to the map's levels
+    recognised: bool = True                    # False: below the map's similarity floor
 
 
 @dataclasses.dataclass

@@ -193,6 +193,7 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
 
     Search and summarize are the matcher node's own Localizer (hubness correction, single-frame
     or temporal filter, calibration, as the matcher settings say), fed the frames in bag order."""
+    from vpr_ros.evaluation.calibrate import frame_similarity
     from vpr_ros.localization.localizer import Localizer
     from vpr_ros.query_pipeline import load_query_encoder
     m = matcher or matcher_config(load_params(cfg))
@@ -231,6 +232,8 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
             if est is not None:
                 fr.prior = base_from_camera((est.x, est.y, est.yaw), mount)
                 fr.confidence, fr.localized = float(est.confidence), bool(est.localized)
+                fr.raw_confidence = float(est.raw_confidence)
+                _, fr.similarity, fr.recognised = frame_similarity(localizer, match)
                 fr.answered = True
                 fr.cand_xy, fr.cand_yaw = match.positions[:, :2], match.yaws
             t3 = time.perf_counter()

@@ -12,6 +12,7 @@ import numpy as np
 from vpr_ros.config import MatcherConfig
 from vpr_ros.evaluation import EvalConfig, EvalRun, FrameResult
 from vpr_ros.evaluation import coverage, metrics as mx
+from vpr_ros.evaluation.calibrate import published_ece
 
 RECALL_NS = (1, 5, 10)
 
@@ -89,6 +90,7 @@ def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig,
             'average_precision': mx.average_precision(conf, ok),
             'pr_auc': mx.pr_auc(conf, ok),
             'at_min_confidence': mx.operating_point(conf, ok, matcher.min_confidence),
+            'calibration': published_ece(gt_frames, cfg.threshold_m),
             'curve': {'precision': p.tolist(), 'recall': r.tolist(), 'threshold': t.tolist()}},
         'latency_ms': latency_summary(run.frames),
         'throughput': {'frames_per_s': fps, 'wall_s': run.wall_s},
@@ -100,6 +102,8 @@ def build_report(run: EvalRun, cfg: EvalConfig, matcher: MatcherConfig,
         'temporal_filter': run.info.get('temporal_filter'),
         'warnings': list(run.warnings),
     }
+    if 'calibration_fit' in run.info:  # evaluate --fit-calibration
+        rep['calibration_fit'] = run.info['calibration_fit']
     rep.update(coverage.section(gt_frames, cfg, run.info, map_xy, correct))
     rep['problems'] = coverage.problems(rep, run.info)
     rep['warnings'] = rep['problems'] + [w for w in rep['warnings'] if w not in rep['problems']]
@@ -118,6 +122,11 @@ def _extrinsics_line(ex) -> list:
     x, y, yaw = ex['mount']
     return [f'- camera -> base_link applied to the priors: x={x:.3f} m, y={y:.3f} m, '
             f'yaw={yaw:.4f} rad, {ex["source"]}' + (f' ({ex["note"]})' if ex.get('note') else '')]
+
+
+def _fit_lines(fit: Optional[Dict]) -> list:
+    from vpr_ros.evaluation.calibrate import fit_summary
+    return ['', *[f'- {line}' for line in fit_summary(fit)]] if fit else []
 
 
 def format_markdown(rep: Dict) -> str:
@@ -151,6 +160,9 @@ def format_markdown(rep: Dict) -> str:
               f'{_fmt(c["pr_auc"])}; at min_confidence {op["threshold"]}: precision '
               f'{_fmt(op["precision"])}, recall {_fmt(op["recall"])}, accepted '
               f'{_fmt(op["accepted_fraction"])}', '',
+              f'Confidence calibration: ECE {_fmt(c["calibration"]["ece"], 6)} over '
+              f'{c["calibration"]["frames"]} recognised frames (correct: the pose prior within '
+              f'{rep["threshold_m"]} m)', *_fit_lines(rep.get('calibration_fit')), '',
               '| latency (ms) | p50 | p95 | p99 | mean |', '|---|---|---|---|---|']
     for stage, v in rep['latency_ms'].items():
         lines.append(f'| {stage} | {_fmt(v["p50"], 1)} | {_fmt(v["p95"], 1)} | '

@@ -28,18 +28,19 @@ DEGENERATE = {'black': np.zeros((120, 160, 3), np.uint8),
 
 
 def _frames(encoder, localizer, images, gts, threshold_m):
-    """rows of (raw confidence, relative similarity, above the hard floor, correct)."""
-    from vpr_ros.localization.similarity import relative_similarity
+    """rows of (raw confidence, relative similarity, above the hard floor, correct), as
+    ``vpr-ros evaluate --fit-calibration`` gathers them (evaluation.calibrate), but every frame
+    reaches the tracker, also those below the floor."""
+    from vpr_ros.evaluation.calibrate import frame_similarity, prior_correct
     rows = []
     for rgb, gt in zip(images, gts):
         match = localizer.search(encoder.encode(rgb)[0], 0.0)
         top = slice(0, localizer.cfg.top_k)
         est = localizer.tracker.step(0.0, match.scores[top], match.positions[top],
                                      match.yaws[top], None, localizer.store.num_places)
-        best = float(match.scores[0])
-        ok = gt is not None and np.hypot(est.x - gt[0], est.y - gt[1]) <= threshold_m
-        rows.append((est.raw_confidence, relative_similarity(best, localizer.levels),
-                     best >= localizer.similarity_floor, bool(ok)))
+        _, rel, above = frame_similarity(localizer, match)
+        rows.append((est.raw_confidence, rel, above,
+                     prior_correct((est.x, est.y), gt, threshold_m)))
     return np.array(rows, np.float64).reshape(-1, 4)
 
 
@@ -51,11 +52,11 @@ def _vg(folder):
 
 
 def _summary(cal, rows, min_conf: float) -> Dict:
-    from vpr_ros.localization.calibration import expected_calibration_error
+    from vpr_ros.localization.calibration import calibration_ece
     conf = np.asarray(cal.apply(rows[:, 0], rows[:, 1]), np.float64).reshape(-1)
     correct = rows[:, 3] > 0
     loc = conf >= min_conf
-    return {'ece': round(expected_calibration_error(conf, correct), 4),
+    return {'ece': round(calibration_ece(cal, rows[:, 0], correct, rows[:, 1]), 4),
             'recall': round(float((loc & correct).sum() / max(correct.sum(), 1)), 4),
             'precision': round(float((loc & correct).sum() / max(loc.sum(), 1)), 4),
             'frames': int(len(rows))}

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from vpr_ros.shipped_queries import accepted_query_networks, resolve_query_model
+
 
 @dataclasses.dataclass
 class DemoConfig:
@@ -25,8 +27,10 @@ class DemoConfig:
     data: str = 'data/demo'                 # where the world and the map are generated
     seed: int = 7                           # town seed
     places: int = 48
-    gallery_model: str = 'efficientnet_lite0_vpr'
-    query_model: str = ''                   # default: the gallery model (symmetric search)
+    # the asymmetric pair out of the box: the map by the gallery model, the frames by the query
+    # network shipped for it (query_model auto); query_model map: the gallery model (symmetric)
+    gallery_model: str = 'efficientnet_lite2_vpr24'
+    query_model: str = 'auto'               # auto | map | a registered model name
     query_checkpoint: str = ''              # a query network trained for the gallery model
     rate_hz: float = 4.0                    # camera rate of the replay
     threshold_m: float = 25.0
@@ -64,14 +68,21 @@ def prepare(cfg: DemoConfig) -> dict:
     return {'map': str(map_dir), 'bag': paths['bag']}
 
 
+def query_model(cfg: DemoConfig) -> str:
+    """The registered query network the demo's query_encoder runs ('' with a checkpoint)."""
+    return '' if cfg.query_checkpoint else resolve_query_model(cfg.query_model,
+                                                               cfg.gallery_model)
+
+
 def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
     from vpr_ros import params_file
     from vpr_ros.share import share_dir
     params = params_file.load(share_dir() / 'config' / 'localize.yaml')
     params_file.set_node_params(params, 'query_encoder', dict(
-        model=cfg.query_model or cfg.gallery_model, checkpoint=cfg.query_checkpoint,
+        model=query_model(cfg), checkpoint=cfg.query_checkpoint,
         map_path=map_dir, transport='compressed'))  # the replay publishes the bag's JPEGs
-    if cfg.query_checkpoint or (cfg.query_model and cfg.query_model != cfg.gallery_model):
+    if cfg.query_checkpoint or query_model(cfg) not in (
+            cfg.gallery_model, *accepted_query_networks(cfg.gallery_model)):
         # the query_encoder checks its network against the map (map_path) before it publishes
         params_file.set_node_params(params, 'matcher', {'accepted_encoders': ['*']})
     return params_file.dump(params, path)
@@ -91,9 +102,10 @@ def run_demo(cfg: DemoConfig) -> int:
         frames = [(int(round(f.stamp * 1e9)), f.rgb, f.pose) for f in bag.frames()]
     params = _write_params(cfg, paths['map'], Path(cfg.data) / 'localize_demo.yaml')
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    query = cfg.query_checkpoint or cfg.query_model or cfg.gallery_model
+    query = cfg.query_checkpoint or query_model(cfg)
     mode = 'symmetric' if query == cfg.gallery_model else 'asymmetric'
-    print(f'[demo] models: map by {cfg.gallery_model}, frames by {query} ({mode})', flush=True)
+    print(f'[demo] models: map by {cfg.gallery_model}, frames by {query} ({mode}; '
+          f'--query-model map: symmetric)', flush=True)
     print(f'[demo] starting query_encoder, gallery_server, matcher; {len(frames)} frames '
           f'from {paths["bag"]}', flush=True)
     with NodeGroup(graph_commands('localize', params, paths['map'])) as group:

@@ -189,6 +189,14 @@ def expected_calibration_error(confidences, correct, n_bins: int = 10) -> float:
                      for b in bins if b['count']) / total)
 
 
+def calibration_ece(cal: Calibration, confidences, correct, similarity=None,
+                    n_bins: int = 10) -> float:
+    """ECE of ``cal`` applied to raw ``confidences`` (with each frame's relative
+    ``similarity`` for 'platt_sim') against the ``correct`` labels."""
+    conf = np.asarray(cal.apply(confidences, similarity), np.float64).reshape(-1)
+    return expected_calibration_error(conf, correct, n_bins)
+
+
 def write_reliability_png(path, curves: Dict[str, tuple], n_bins: int = 10,
                           title: str = 'Reliability') -> Path:
     """Reliability diagram: ``curves`` = {label: (confidences, correct)}; ECE in the legend."""
