@@ -1,8 +1,8 @@
 """Global-only vs + verification vs + metric pose on VG query folders, with per-frame costs.
 
-``compare(maps_and_queries, matcher)`` encodes every query once (the query_encoder's default network for the map),
-then steps two Localizers of the same settings: one with ``verify`` off, one on (and
-``metric_pose`` as given). Rows: R@1 (top-1 within ``threshold_m``), R@1 within 5 m, answers
+``compare(maps_and_queries, matcher)`` encodes every query once (the query_encoder's default
+network for the map), then steps two Localizers of the same settings: one with ``verify`` off,
+one on (and ``metric_pose`` as given). Rows: R@1 (top-1 within ``threshold_m``), R@1 within 5 m, answers
 more than 100 m off, the published pose within 5 m, the share of frames the matcher declares
 localized (its min_confidence) and how many of those priors are more than 100 m off, and the
 mean / p95 milliseconds of query feature extraction and of verification (+ metric pose) per
