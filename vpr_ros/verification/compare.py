@@ -2,12 +2,12 @@
 
 ``compare(maps_and_queries, matcher)`` encodes every query once (the query_encoder's default
 network for the map), then steps two Localizers of the same settings: one with ``verify`` off,
-one on (and ``metric_pose`` as given). Rows: R@1 (top-1 within ``threshold_m``), R@1 within 5 m, answers
-more than 100 m off, the published pose within 5 m, the share of frames the matcher declares
-localized (its min_confidence) and how many of those priors are more than 100 m off, and the
-mean / p95 milliseconds of query feature extraction and of verification (+ metric pose) per
-frame. Single frames (VG queries are
-independent images), as ``vpr-ros evaluate`` runs them.
+one on (and ``metric_pose`` as given). Rows: R@1 (top-1 within ``threshold_m``), R@1 within
+5 m, answers more than 100 m off, the published pose within 5 m, the share of frames the
+matcher declares localized (its min_confidence) and how many of those priors are more than
+100 m off, and the mean / p95 milliseconds of query feature extraction and of verification
+(+ metric pose) per frame. Single frames (VG queries are independent images), as
+``vpr-ros evaluate`` runs them.
 """
 from __future__ import annotations
 
