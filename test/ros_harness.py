@@ -99,6 +99,21 @@ class RosClient:
         self.rclpy.try_shutdown(context=self.context)
 
 
+def warm_up(publish, arrived, period: float = 2.0, attempts: int = 30,
+            what: str = 'a first answer') -> int:
+    """Call ``publish(i)`` every ``period`` seconds until ``arrived()`` is truthy; returns the
+    attempt that got through. DDS can match a publisher with the first node of a graph before
+    the next node's subscription is matched, so the first messages of a test may be lost."""
+    for i in range(attempts):
+        publish(i)
+        try:
+            wait_for(arrived, period, what=what)
+            return i
+        except AssertionError:
+            continue
+    raise AssertionError(f'{what}: nothing after {attempts} tries, {attempts * period:.0f} s')
+
+
 def python_env() -> dict:
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join([str(REPO)] + sys.path[1:])

@@ -9,6 +9,7 @@ from sensor_msgs.msg import Image
 
 from node_fixtures import build_test_map, place_images, write_params
 from ros_harness import NodeProcess, RosClient, stop_all, wait_for, wait_started
+from ros_harness import warm_up as harness_warm_up
 from vpr_ros.msg import PlaceMatch
 from vpr_ros.nodes.conversions import rgb_to_image
 
@@ -44,18 +45,12 @@ def graph(tmp_path_factory, test_model):
 
 
 def warm_up(graph) -> None:
-    """Send a real frame (place 3, stamps 50..) every 2 s until its match comes back: the
-    camera subscription can be matched before the matcher's descriptor subscription is."""
-    for sec in range(50, 80):
+    """Send a real frame (place 3, stamps 50..) until its match comes back."""
+    def publish(i):
         msg = rgb_to_image(graph['images'][3])
-        msg.header.stamp = Time(sec=sec)
+        msg.header.stamp = Time(sec=50 + i)
         graph['pub'].publish(msg)
-        try:
-            wait_for(lambda: graph['matches'], 2.0, what='a first match')
-            return
-        except AssertionError:
-            continue
-    raise AssertionError('no match of a real frame in 60 s')
+    harness_warm_up(publish, lambda: graph['matches'], what='a match of a real frame')
 
 
 def send(graph, img, sec: int):
