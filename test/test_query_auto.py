@@ -75,3 +75,30 @@ def test_the_demo_runs_the_shipped_pair_by_default():
     assert query_model(cfg) == shipped_query_for(cfg.gallery_model).name
     assert query_model(dataclasses.replace(cfg, query_model='map')) == cfg.gallery_model
     assert query_model(dataclasses.replace(cfg, query_checkpoint='q.pt')) == ''
+
+
+def test_similarity_levels_follow_the_query_network(tmp_path, monkeypatch):
+    """The map's levels are its own model's space: they serve its own descriptors; a shipped
+    query network brings its measured levels, any other network has no floor (and a note)."""
+    import vpr_ros.shipped_queries as sq
+    from vpr_ros.localization.localizer import Localizer
+    path = tmp_path / 'm'
+    with MapStore.create(path, encoder=SHIPPED.gallery, dim=1280, dtype='float32') as store:
+        rng = np.random.default_rng(0)
+        d = rng.standard_normal((6, 1280)).astype(np.float32)
+        store.add(d / np.linalg.norm(d, axis=1, keepdims=True),
+                  [PlaceRecord(x=10.0 * i, y=0.0, yaw=0.0) for i in range(6)])
+        store.save()
+    loc = Localizer(MatcherConfig(use_filter=False)).open(str(path))
+    own = loc.levels
+    assert np.isfinite(own.floor) and loc.levels_note == ''
+    loc.use_query_network('someone_elses_query_net')
+    assert loc.similarity_floor == float('-inf') and 'floor off' in loc.levels_note
+    shipped = dataclasses.replace(SHIPPED, levels=(0.1, 0.5))
+    monkeypatch.setitem(sq.QUERY_PACKAGED, SHIPPED.name, shipped)
+    loc.use_query_network(SHIPPED.name)
+    assert loc.levels.unrelated == 0.1 and loc.levels.nearest == 0.5 and loc.levels_note == ''
+    assert abs(loc.similarity_floor - (0.1 + 0.4 * 0.4)) < 1e-9
+    loc.use_query_network(SHIPPED.gallery)   # symmetric again: the map's own levels
+    assert loc.levels == own
+    loc.close()

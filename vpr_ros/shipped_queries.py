@@ -23,6 +23,10 @@ class PackagedQuery:
     input_size: Tuple[int, int]
     gallery: str
     description: str
+    # (unrelated, nearest) cosine levels of its descriptors against its gallery's maps,
+    # measured on held-out towns: the matcher's similarity floor for it (the map's own levels
+    # are those of the gallery model's space); () = no floor
+    levels: Tuple[float, ...] = ()
 
     @property
     def file(self) -> str:

@@ -208,6 +208,9 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
     encoder = load_query_encoder(query_encoder_config(cfg, store.encoder))
     info.update(model=encoder.name, dim=encoder.dim, backend=encoder.backend,
                 input_size=list(encoder.input_size))
+    localizer.use_query_network(encoder.name)  # the similarity floor of its space, as live
+    if localizer.levels_note:
+        logging.getLogger('vpr_ros.evaluation').warning(localizer.levels_note)
     odom = odometry_of(cfg, m, info)
     from vpr_ros.evaluation.extrinsics import eval_extrinsics
     from vpr_ros.localization.frames import base_from_camera

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from vpr_ros.hubness import hubness_corrector, open_map, search_map
-from vpr_ros.localization.similarity import map_levels, relative_similarity, SimilarityLevels
+from vpr_ros.localization.similarity import levels_for, NO_LEVELS, relative_similarity
 from vpr_ros.localization.tracking import Estimate, LocalizationTracker
 from vpr_ros.retrieval import UNOBSERVED_VARIANCE
 from vpr_ros.validation import all_finite, MAX_COORD_M
@@ -48,7 +48,9 @@ class Localizer:
         self.tracker = LocalizationTracker(cfg)
         self.hubness = hubness_corrector(cfg)  # a bad reference file raises here
         self.store = None
-        self.levels = SimilarityLevels(float('nan'), float('nan'), float('-inf'))
+        self.levels = NO_LEVELS
+        self.query_encoder = ''    # network of the descriptors searched ('' = the map's own)
+        self.levels_note = ''      # why the similarity floor is off, if it is
         self.verifier = None       # set when cfg.verify and the map has local features
         self.verify_problem = ''   # why verification is off for a map that has features
 
@@ -57,9 +59,19 @@ class Localizer:
         store = open_map(map_path or self.cfg.map_path, self.hubness)
         self.close()
         self.store = store
-        self.levels = map_levels(store)
+        self._set_levels()
         self._open_features()
         return self
+
+    def use_query_network(self, encoder: str) -> None:
+        """Descriptors come from ``encoder`` (default: the map's own model): the similarity
+        levels (floor, calibration's similarity) follow it (similarity.levels_for)."""
+        self.query_encoder = encoder or ''
+        if self.store is not None:
+            self._set_levels()
+
+    def _set_levels(self) -> None:
+        self.levels, self.levels_note = levels_for(self.store, self.query_encoder)
 
     def _open_features(self) -> None:
         """The map's local features for verification (cfg.verify); a damaged file turns
@@ -100,7 +112,7 @@ class Localizer:
             return False
         if self.hubness is not None:
             self.hubness.reset()  # ids may now name other entries
-        self.levels = map_levels(self.store)
+        self._set_levels()
         self._open_features()
         return True
 

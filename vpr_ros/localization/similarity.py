@@ -42,6 +42,31 @@ def map_levels(store, seed: int = 0) -> SimilarityLevels:
     return SimilarityLevels(unrelated, nearest, unrelated + POSITION * (nearest - unrelated))
 
 
+def from_levels(unrelated: float, nearest: float) -> SimilarityLevels:
+    """Levels given as (unrelated, nearest), with the floor at POSITION between them."""
+    return SimilarityLevels(float(unrelated), float(nearest),
+                            float(unrelated) + POSITION * (float(nearest) - float(unrelated)))
+
+
+NO_LEVELS = SimilarityLevels(float('nan'), float('nan'), float('-inf'))  # floor off
+
+
+def levels_for(store, encoder: str):
+    """(levels, note) for descriptors of ``encoder`` searched in ``store``. The map's own levels
+    describe its model's space (symmetric search). A query network trained for the map lives
+    on another absolute scale (the AsymVPR loss fixes rankings, not cosines): a shipped one
+    brings the levels measured for it (vpr_ros.shipped_queries); for any other the floor is
+    off and ``note`` says so."""
+    if not encoder or encoder == store.encoder:
+        return map_levels(store), ''
+    from vpr_ros.shipped_queries import QUERY_PACKAGED
+    shipped = QUERY_PACKAGED.get(encoder)
+    if shipped is not None and shipped.gallery == store.encoder and shipped.levels:
+        return from_levels(*shipped.levels), ''
+    return NO_LEVELS, (f'similarity floor off for query network {encoder!r}: the map\'s levels '
+                       f'are those of {store.encoder!r} (set min_similarity for a fixed floor)')
+
+
 def relative_similarity(best: float, levels: SimilarityLevels) -> float:
     """``best`` (a frame's top-1 cosine) on the map's own scale: 0 at the unrelated level,
     1 at the nearest-entry level; NaN when the map is too small to have levels. The soft

@@ -131,6 +131,10 @@ class Matcher(Component):
             self.log.warning(f'descriptors from {msg.encoder!r}, but hubness_reference was made '
                              f'for {made_for!r}: its biases do not fit this query network',
                              throttle_duration_sec=10.0)
+        if msg.encoder != self.localizer.query_encoder:  # levels of this network's space
+            self.localizer.use_query_network(msg.encoder)
+            if self.localizer.levels_note:
+                self.log.warning(self.localizer.levels_note)
         stamp_s = stamp_seconds(msg.header.stamp)
         local = self._local_features(msg)
         metric = local is not None and self.cfg.metric_pose

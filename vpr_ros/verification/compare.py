@@ -67,6 +67,8 @@ def compare(pairs: Sequence[Tuple[str, str]], matcher: MatcherConfig = None,
             raise ValueError(f'{map_dir} has no local features ({ver.verify_problem or "built "}'
                              f'with --no-local-features?): rebuild it with vpr-ros build-map')
         enc = load_query_encoder(QueryEncoderConfig(map_path=map_dir, threads=1))
+        plain.use_query_network(enc.name)
+        ver.use_query_network(enc.name)
         cfg = EvalConfig(map=map_dir, vg=vg, max_frames=max_frames)
         try:
             for q in vg_queries(cfg, plain.store.manifest, {}):

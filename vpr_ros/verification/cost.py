@@ -34,6 +34,7 @@ def cost_table(pair: Tuple[str, str], matcher: MatcherConfig = None,
     rows = []
     for scale, k in ((1, 3), (1, 5), (1, 10), (2, 5), (2, 10)):
         loc = Localizer(dataclasses.replace(base, verify_top_k=k)).open(map_dir)
+        loc.use_query_network(enc.name)
         ext, ver, cpu = [], [], []
         for rgb, desc, stamp in queries:
             img = rgb if scale == 1 else cv2.resize(rgb, None, fx=scale, fy=scale)
