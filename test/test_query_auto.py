@@ -1,12 +1,13 @@
-"""query_encoder ``model: auto`` (the default): the query network shipped for the map's gallery
-model when there is one (the asymmetric pair out of the box), the map's own model otherwise;
-'map' / '' keep symmetric search one parameter away. The matcher takes a shipped network's
-descriptors on its gallery's maps without accepted_encoders. All torch-free."""
+"""query_encoder ``model: auto`` (the default): the recommended query network shipped for the
+map's gallery model when there is one (the asymmetric pair out of the box), the map's own model
+otherwise; 'map' / '' keep symmetric search one parameter away. The matcher takes a shipped
+network's descriptors on its gallery's maps without accepted_encoders. All torch-free."""
 import dataclasses
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from vpr_ros.config import MatcherConfig, QueryEncoderConfig
 from vpr_ros.evaluation import EvalConfig
@@ -17,6 +18,14 @@ from vpr_ros.shipped_queries import (accepted_query_networks, QUERY_PACKAGED,
                                      resolve_query_model, shipped_query_for)
 
 SHIPPED = next(iter(QUERY_PACKAGED.values()))
+
+
+@pytest.fixture(autouse=True)
+def recommended(monkeypatch):
+    """The rules with SHIPPED recommended (whether the shipped one is, is its card's matter)."""
+    import vpr_ros.shipped_queries as sq
+    monkeypatch.setitem(sq.QUERY_PACKAGED, SHIPPED.name,
+                        dataclasses.replace(SHIPPED, recommended=True))
 
 
 def _map(path, encoder):
@@ -31,9 +40,11 @@ def test_auto_is_the_default_of_the_node_and_of_evaluate():
     assert QueryEncoderConfig().model == 'auto' and EvalConfig().model == 'auto'
 
 
-def test_resolution_rules():
+def test_resolution_rules(monkeypatch):
+    import vpr_ros.shipped_queries as sq
     g = SHIPPED.gallery
-    assert shipped_query_for(g) is SHIPPED and shipped_query_for('efficientnet_lite0_vpr') is None
+    assert shipped_query_for(g).name == SHIPPED.name
+    assert shipped_query_for('efficientnet_lite0_vpr') is None
     assert resolve_query_model('auto', g) == SHIPPED.name
     assert resolve_query_model('auto', 'efficientnet_lite0_vpr') == 'efficientnet_lite0_vpr'
     for symmetric in ('', 'map'):
@@ -41,6 +52,12 @@ def test_resolution_rules():
     assert resolve_query_model('efficientnet_lite0_gem', g) == 'efficientnet_lite0_gem'
     assert accepted_query_networks(g) == (SHIPPED.name,)
     assert accepted_query_networks('efficientnet_lite0_vpr') == ()
+    # a network below the gallery floor is not picked by auto, but still usable by name
+    monkeypatch.setitem(sq.QUERY_PACKAGED, SHIPPED.name, SHIPPED)
+    if not SHIPPED.recommended:
+        assert resolve_query_model('auto', g) == g
+        assert shipped_query_for(g, recommended_only=True) is None
+        assert accepted_query_networks(g) == (SHIPPED.name,)
 
 
 def test_auto_against_real_maps(tmp_path):
@@ -71,7 +88,7 @@ def test_the_table_imports_no_torch():
 def test_the_demo_runs_the_shipped_pair_by_default():
     from vpr_ros.graph.demo import DemoConfig, query_model
     cfg = DemoConfig()
-    assert shipped_query_for(cfg.gallery_model) is not None
+    assert shipped_query_for(cfg.gallery_model) is not None and cfg.compare_symmetric
     assert query_model(cfg) == shipped_query_for(cfg.gallery_model).name
     assert query_model(dataclasses.replace(cfg, query_model='map')) == cfg.gallery_model
     assert query_model(dataclasses.replace(cfg, query_checkpoint='q.pt')) == ''

@@ -1,16 +1,19 @@
 """The asymmetric query networks shipped with vpr_ros and the gallery model each one serves.
 
-Torch-free on purpose: the matcher (which accepts a shipped query network's descriptors on its
-gallery's maps) and the query_encoder's ``model: auto`` resolution run on robot installs
-without torch. The networks are registered as models by vpr_ros.models.packaged.
+A network is "recommended" when it keeps at least RECOMMEND_SHARE of its gallery's held-out
+R@1; only then does ``model: auto`` pick it over the map's own model. Torch-free on purpose:
+the matcher (which accepts a shipped query network's descriptors on its gallery's maps) and the
+query_encoder's ``model: auto`` resolution run on robot installs without torch. The networks
+are registered as models by vpr_ros.models.packaged.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional, Tuple
 
-AUTO = 'auto'       # query_encoder model: the shipped network of the map's gallery, if any
+AUTO = 'auto'       # query_encoder model: the recommended shipped network of the map's gallery
 MAP_MODEL = 'map'   # query_encoder model: the map's own model (symmetric search); '' too
+RECOMMEND_SHARE = 0.85  # of the gallery's own held-out R@1, for 'auto' to pick a network
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +30,9 @@ class PackagedQuery:
     # measured on held-out towns: the matcher's similarity floor for it (the map's own levels
     # are those of the gallery model's space); () = no floor
     levels: Tuple[float, ...] = ()
+    # picked by the query_encoder's model 'auto' only when it keeps >= RECOMMEND_SHARE of its
+    # gallery's held-out R@1 (its card has the figures); a weaker one is used when named
+    recommended: bool = False
 
     @property
     def file(self) -> str:
@@ -40,17 +46,19 @@ QUERY_PACKAGED = {p.name: p for p in (
 )}
 
 
-def shipped_query_for(gallery: str) -> Optional[PackagedQuery]:
-    """The shipped query network trained for maps of ``gallery`` (None: there is none)."""
-    return next((q for q in QUERY_PACKAGED.values() if q.gallery == gallery), None)
+def shipped_query_for(gallery: str, recommended_only: bool = False) -> Optional[PackagedQuery]:
+    """The shipped query network trained for maps of ``gallery`` (None: there is none, or
+    none recommended when ``recommended_only``)."""
+    return next((q for q in QUERY_PACKAGED.values() if q.gallery == gallery
+                 and (q.recommended or not recommended_only)), None)
 
 
 def resolve_query_model(model: str, map_encoder: str) -> str:
     """The registered name a query_encoder ``model`` setting means for a map built by
-    ``map_encoder``: 'auto' -> the shipped query network of that gallery, else the map's own
-    model; '' or 'map' -> the map's own model; any other name -> itself."""
+    ``map_encoder``: 'auto' -> the recommended shipped query network of that gallery, else the
+    map's own model; '' or 'map' -> the map's own model; any other name -> itself."""
     if model == AUTO:
-        shipped = shipped_query_for(map_encoder)
+        shipped = shipped_query_for(map_encoder, recommended_only=True)
         return shipped.name if shipped else map_encoder
     if model in ('', MAP_MODEL):
         return map_encoder

@@ -1,9 +1,11 @@
 """The demo (``vpr-ros demo``): the README's main job, end to end through the three running nodes.
 
 1. renders a small synthetic town (day database, a dusk drive recorded as an MCAP bag);
-2. builds its map with the offline gallery model;
-3. starts query_encoder, gallery_server and matcher as separate processes (vpr-ros run);
-4. plays the bag's camera frames to them over DDS and prints every match and Recall@1.
+2. builds its map with the offline gallery model (efficientnet_lite2_vpr24);
+3. starts query_encoder (the query network shipped for that gallery: the asymmetric pair),
+   gallery_server and matcher as separate processes (vpr-ros run);
+4. plays the bag's camera frames to them over DDS and prints every match and Recall@1;
+5. replays the drive once more with the map's own model (symmetric) and prints both Recall@1.
 Generated data is cached under --data, so a second run starts at step 3.
 """
 from __future__ import annotations
@@ -17,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from vpr_ros.shipped_queries import accepted_query_networks, resolve_query_model
+from vpr_ros.shipped_queries import (accepted_query_networks, resolve_query_model,
+                                     shipped_query_for)
 
 
 @dataclasses.dataclass
@@ -27,11 +30,12 @@ class DemoConfig:
     data: str = 'data/demo'                 # where the world and the map are generated
     seed: int = 7                           # town seed
     places: int = 48
-    # the asymmetric pair out of the box: the map by the gallery model, the frames by the query
-    # network shipped for it (query_model auto); query_model map: the gallery model (symmetric)
+    # the asymmetric pair: the map by the gallery model, the frames by the query network
+    # shipped for it (query_model shipped); query_model map: the gallery model (symmetric)
     gallery_model: str = 'efficientnet_lite2_vpr24'
-    query_model: str = 'auto'               # auto | map | a registered model name
+    query_model: str = 'shipped'            # shipped | auto | map | a registered model name
     query_checkpoint: str = ''              # a query network trained for the gallery model
+    compare_symmetric: bool = True          # asymmetric run: replay again with the map's model
     rate_hz: float = 4.0                    # camera rate of the replay
     threshold_m: float = 25.0
 
@@ -69,9 +73,15 @@ def prepare(cfg: DemoConfig) -> dict:
 
 
 def query_model(cfg: DemoConfig) -> str:
-    """The registered query network the demo's query_encoder runs ('' with a checkpoint)."""
-    return '' if cfg.query_checkpoint else resolve_query_model(cfg.query_model,
-                                                               cfg.gallery_model)
+    """The registered query network the demo's query_encoder runs ('' with a checkpoint);
+    'shipped': the query network shipped for the gallery model (recommended or not: the demo
+    shows the pair), else the gallery model."""
+    if cfg.query_checkpoint:
+        return ''
+    if cfg.query_model == 'shipped':
+        shipped = shipped_query_for(cfg.gallery_model)
+        return shipped.name if shipped else cfg.gallery_model
+    return resolve_query_model(cfg.query_model, cfg.gallery_model)
 
 
 def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
@@ -89,19 +99,35 @@ def _write_params(cfg: DemoConfig, map_dir: str, path: Path) -> str:
 
 
 def run_demo(cfg: DemoConfig) -> int:
-    """Prepare the world and map, run the three nodes, replay the bag; exit code."""
+    """Prepare the world and map, run the three nodes, replay the bag (an asymmetric pair:
+    then again with the map's own model, and both Recall@1 side by side); exit code."""
     t0 = time.time()
     paths = prepare(cfg)
     from vpr_ros.geo import MapOrigin
     from vpr_ros.io.bags import BagReader
-    from vpr_ros.graph.launcher import graph_commands, NodeGroup
     from vpr_ros.mapstore import read_manifest
-    from vpr_ros.graph.replay import ReplayClient
     origin = MapOrigin(**read_manifest(paths['map'])['origin'])
     with BagReader(paths['bag'], pose_topic='/gps/fix', origin=origin) as bag:
         frames = [(int(round(f.stamp * 1e9)), f.rgb, f.pose) for f in bag.frames()]
-    params = _write_params(cfg, paths['map'], Path(cfg.data) / 'localize_demo.yaml')
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    code, recall = _replay(cfg, paths, frames, t0)
+    query = cfg.query_checkpoint or query_model(cfg)
+    if code or not cfg.compare_symmetric or query == cfg.gallery_model:
+        return code
+    print('[demo] the same drive with the map\'s own model (symmetric), for comparison',
+          flush=True)
+    sym = dataclasses.replace(cfg, query_model='map', query_checkpoint='')
+    code, sym_recall = _replay(sym, paths, frames, time.time())
+    print(f'[demo] Recall@1: asymmetric ({query}) {recall:.3f}, symmetric '
+          f'({cfg.gallery_model}) {sym_recall:.3f}', flush=True)
+    return code
+
+
+def _replay(cfg: DemoConfig, paths: dict, frames, t0: float):
+    """One run of the three nodes over the bag's frames: (exit code, Recall@1)."""
+    from vpr_ros.graph.launcher import graph_commands, NodeGroup
+    from vpr_ros.graph.replay import ReplayClient
+    params = _write_params(cfg, paths['map'], Path(cfg.data) / 'localize_demo.yaml')
     query = cfg.query_checkpoint or query_model(cfg)
     mode = 'symmetric' if query == cfg.gallery_model else 'asymmetric'
     print(f'[demo] models: map by {cfg.gallery_model}, frames by {query} ({mode}; '
@@ -119,12 +145,12 @@ def run_demo(cfg: DemoConfig) -> int:
         dead = group.poll_dead()
     if dead:
         print(f'[demo] node {dead[0][0]} died (exit {dead[0][1]})')
-        return 1
+        return 1, 0.0
     return report(records, [p for _, _, p in frames], cfg, time.time() - t0)
 
 
 def report(records, poses, cfg: DemoConfig, elapsed: float) -> int:
-    """Print every frame's match and Recall@1; 0 if any frame was answered."""
+    """Print every frame's match and Recall@1; (0 if any frame was answered, Recall@1)."""
     correct = answered = 0
     for rec, pose in zip(records, poses):
         if rec.match is None or not rec.match.candidates or pose is None:
@@ -143,4 +169,4 @@ def report(records, poses, cfg: DemoConfig, elapsed: float) -> int:
     recall = correct / n if n else 0.0
     print(f'Recall@1: {recall:.3f} ({correct}/{n} frames within {cfg.threshold_m:.0f} m; '
           f'{n - answered} without a match) in {elapsed:.0f} s')
-    return 0 if answered else 1
+    return (0 if answered else 1), recall
