@@ -40,6 +40,25 @@ def build_test_map(path, model: str, input_size, images, spacing_m: float = 30.0
     return descs
 
 
+def textured_images(n: int, seed: int = 0):
+    """Blurred noise at 160x120: many local features, distinct places."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    return [cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), np.uint8), (0, 0), 1.5)
+            for _ in range(n)]
+
+
+def build_verified_map(path, model: str, input_size, images) -> None:
+    """build_test_map plus the RootSIFT local features of each place (geometric verification)."""
+    from vpr_ros.verification.features import FeatureExtractor
+    from vpr_ros.verification.store import LocalFeatureWriter
+    build_test_map(path, model, input_size, images)
+    ext, writer = FeatureExtractor('rootsift', 512), LocalFeatureWriter('rootsift', 512)
+    for i, img in enumerate(images):
+        writer.add(i, ext(img))
+    writer.save(path)
+
+
 def write_params(path, model: str, input_size, map_path: str, namespace: str = '',
                  **per_node) -> str:
     """A localize.yaml for the tests (per_node: {'matcher': {...}} overrides, or the settings

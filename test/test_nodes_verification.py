@@ -1,25 +1,15 @@
 """Geometric verification over DDS: the query_encoder sends the frame's local features in the
 Descriptor, the matcher verifies its top-k with them and says so in PlaceMatch (real nodes)."""
-import cv2
-import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 
-from node_fixtures import build_test_map, write_params
+from node_fixtures import build_verified_map, textured_images, write_params
 from ros_harness import NodeProcess, RosClient, wait_for
 from vpr_ros.msg import Descriptor, PlaceMatch
 from vpr_ros.nodes.conversions import rgb_to_image
-from vpr_ros.verification.features import FeatureExtractor
-from vpr_ros.verification.store import LocalFeatureWriter
 
 N_PLACES = 5
-
-
-def textured_images(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return [cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), np.uint8), (0, 0), 1.5)
-            for _ in range(n)]
 
 
 @pytest.fixture(scope='module')
@@ -27,12 +17,7 @@ def graph(tmp_path_factory, test_model):
     model, size = test_model
     tmp = tmp_path_factory.mktemp('verify')
     images = textured_images(N_PLACES)
-    build_test_map(tmp / 'map', model, size, images)
-    ext = FeatureExtractor('rootsift', 512)
-    writer = LocalFeatureWriter('rootsift', 512)
-    for i, img in enumerate(images):
-        writer.add(i, ext(img))
-    writer.save(tmp / 'map')
+    build_verified_map(tmp / 'map', model, size, images)
     params = write_params(tmp / 'params.yaml', model, size, tmp / 'map')
     nodes = [NodeProcess(exe, params, tmp) for exe in ('query_encoder', 'matcher')]
     client = RosClient()

@@ -3,7 +3,6 @@ CameraInfo, scaled to the image the keypoints are in; the matcher decodes it int
 import json
 import types
 
-import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -11,15 +10,13 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 
-from node_fixtures import build_test_map, write_params
+from node_fixtures import build_verified_map, textured_images, write_params
 from ros_harness import NodeProcess, RosClient, stop_all, wait_for, wait_started
 from vpr_ros.msg import Descriptor, PlaceMatch
 from vpr_ros.nodes.conversions import rgb_to_image
 from vpr_ros.nodes.matcher import Matcher
 from vpr_ros.verification.camera_k import (camera_k_field, decode_camera_k, scaled_camera_k,
                                            UNKNOWN_K)
-from vpr_ros.verification.features import FeatureExtractor
-from vpr_ros.verification.store import LocalFeatureWriter
 
 K640 = [500.0, 0.0, 320.0, 0.0, 510.0, 240.0, 0.0, 0.0, 1.0]  # a 640 x 480 camera
 
@@ -129,23 +126,12 @@ def test_matcher_warns_once_about_an_unusable_camera_k():
 
 # --- over DDS: CameraInfo -> query_encoder -> camera_k -> matcher -----------------------------
 
-def textured_images(n, seed=0):
-    """Blurred noise (many keypoints), as in test_nodes_verification."""
-    rng = np.random.default_rng(seed)
-    return [cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), np.uint8), (0, 0), 1.5)
-            for _ in range(n)]
-
-
 @pytest.fixture(scope='module')
 def graph(tmp_path_factory, test_model):
     model, size = test_model
     tmp = tmp_path_factory.mktemp('camera_k')
     images = textured_images(3)
-    build_test_map(tmp / 'map', model, size, images)
-    ext, writer = FeatureExtractor('rootsift', 512), LocalFeatureWriter('rootsift', 512)
-    for i, img in enumerate(images):
-        writer.add(i, ext(img))
-    writer.save(tmp / 'map')
+    build_verified_map(tmp / 'map', model, size, images)
     params = write_params(tmp / 'params.yaml', model, size, tmp / 'map',
                           query_encoder={'camera_info_topic': 'camera/camera_info'})
     nodes = {exe: NodeProcess(exe, params, tmp) for exe in ('query_encoder', 'matcher')}
