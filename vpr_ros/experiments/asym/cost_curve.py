@@ -102,6 +102,10 @@ def write(rows: List[Dict], out: Path, run: Path) -> None:
             ax.annotate(r['label'], (r['gflops'], r[group]), fontsize=7,
                         xytext=(4, 3), textcoords='offset points')
         ax.set_xscale('log')
+        ax.minorticks_off()
+        ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50)
+                 if min(r['gflops'] for r in rows) / 2 <= t <= max(r['gflops'] for r in rows) * 2]
+        ax.set_xticks(ticks, [f'{t:g}' for t in ticks])
         ax.set_xlabel('query network GFLOPs (batch 1, log scale)')
         ax.set_title(f'{group} conditions')
         ax.grid(alpha=0.3)
