@@ -100,6 +100,7 @@ def test_query_encoder_worker_survives_any_exception():
     qe._slot, qe._error_kinds, qe._cv, qe._running = None, set(), threading.Condition(), True
     qe._inference_ms_sum = 0.0
     qe.local = None  # no map local features: descriptors only
+    qe.camera_info = None  # no CameraInfo received: camera_k stays zeros
     worker = threading.Thread(target=qe._work, daemon=True)
     worker.start()
     from sensor_msgs.msg import Image
@@ -120,7 +121,7 @@ def test_query_encoder_worker_survives_any_exception():
         qe._running = False
         qe._cv.notify()
     worker.join(5)
-    assert qe.stats['errors'] == 2 and qe.stats['encoded'] == 1 and len(published) == 1
+    assert qe.stats['errors'] == 2 and qe.stats['encoded'] == 1 and len(published) == 1, logged
     assert 'MemoryError' in logged[0][0] and logged[0][1] == {}  # a new kind: at once
     assert logged[1][1] == {'throttle_duration_sec': 5.0}       # a repeat: throttled
 

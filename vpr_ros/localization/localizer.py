@@ -14,7 +14,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from vpr_ros.hubness import hubness_corrector, open_map, search_map
-from vpr_ros.localization.similarity import levels_for, NO_LEVELS, relative_similarity
+from vpr_ros.localization.similarity import (levels_for, map_levels, NO_LEVELS,
+                                             relative_similarity)
 from vpr_ros.localization.tracking import Estimate, LocalizationTracker
 from vpr_ros.retrieval import UNOBSERVED_VARIANCE
 from vpr_ros.validation import all_finite, MAX_COORD_M
@@ -51,6 +52,7 @@ class Localizer:
         self.levels = NO_LEVELS
         self.query_encoder = ''    # network of the descriptors searched ('' = the map's own)
         self.levels_note = ''      # why the similarity floor is off, if it is
+        self._own_levels = None    # the map's own levels, measured on open / reload
         self.verifier = None       # set when cfg.verify and the map has local features
         self.verify_problem = ''   # why verification is off for a map that has features
 
@@ -59,7 +61,7 @@ class Localizer:
         store = open_map(map_path or self.cfg.map_path, self.hubness)
         self.close()
         self.store = store
-        self._set_levels()
+        self._set_levels(measure=True)
         self._open_features()
         return self
 
@@ -70,8 +72,13 @@ class Localizer:
         if self.store is not None:
             self._set_levels()
 
-    def _set_levels(self) -> None:
-        self.levels, self.levels_note = levels_for(self.store, self.query_encoder)
+    def _set_levels(self, measure: bool = False) -> None:
+        """Levels for ``query_encoder``; the map's own are measured only on open / reload
+        (``measure``), so a frame never reads the descriptor files."""
+        if measure or self._own_levels is None:
+            self._own_levels = map_levels(self.store)
+        self.levels, self.levels_note = levels_for(self.store, self.query_encoder,
+                                                   self._own_levels)
 
     def _open_features(self) -> None:
         """The map's local features for verification (cfg.verify); a damaged file turns
@@ -112,7 +119,7 @@ class Localizer:
             return False
         if self.hubness is not None:
             self.hubness.reset()  # ids may now name other entries
-        self._set_levels()
+        self._set_levels(measure=True)
         self._open_features()
         return True
 

@@ -51,14 +51,14 @@ def from_levels(unrelated: float, nearest: float) -> SimilarityLevels:
 NO_LEVELS = SimilarityLevels(float('nan'), float('nan'), float('-inf'))  # floor off
 
 
-def levels_for(store, encoder: str):
+def levels_for(store, encoder: str, own: SimilarityLevels = None):
     """(levels, note) for descriptors of ``encoder`` searched in ``store``. The map's own levels
     describe its model's space (symmetric search). A query network trained for the map lives
     on another absolute scale (the AsymVPR loss fixes rankings, not cosines): a shipped one
     brings the levels measured for it (vpr_ros.shipped_queries); for any other the floor is
-    off and ``note`` says so."""
+    off and ``note`` says so. ``own``: the map's levels already measured (not read again)."""
     if not encoder or encoder == store.encoder:
-        return map_levels(store), ''
+        return (own if own is not None else map_levels(store)), ''
     from vpr_ros.shipped_queries import QUERY_PACKAGED
     shipped = QUERY_PACKAGED.get(encoder)
     if shipped is not None and shipped.gallery == store.encoder and shipped.levels:
