@@ -17,9 +17,12 @@ def load_gallery_model(cfg: AsymTrainConfig):
     ckpt = cfg.gallery_checkpoint
     size = tuple(cfg.gallery_input_size) or None
     if ckpt and is_checkpoint(ckpt):
-        gallery = build_torch_model(checkpoint=ckpt, input_size=size)[0]
+        gallery, meta = build_torch_model(checkpoint=ckpt, input_size=size)
     else:
-        gallery = build_torch_model(model=cfg.gallery_model, weights=ckpt, input_size=size)[0]
+        gallery, meta = build_torch_model(model=cfg.gallery_model, weights=ckpt, input_size=size)
+    # the loader hashed the weights it loaded: the feature cache's key reads it from here
+    # (training.gallery_cache.gallery_fingerprint) instead of hashing them again
+    gallery.meta = {'weights_fingerprint': meta['weights_fingerprint']}
     # a random gallery part would make the feature cache (and every map) irreproducible
     require_trained(gallery, getattr(cfg, 'allow_random_weights', False), 'a training cache')
     return gallery
