@@ -258,6 +258,24 @@ def test_query_init_from_a_named_model():
         asym.make_query_model(dataclasses.replace(cfg, query_model='mobilenetv3_small'), dim=1280)
 
 
+def test_query_init_from_a_checkpoint_continues_training(tmp_path):
+    """query_init=<checkpoint of an earlier run>: every tensor, the trained projection
+    included, is the checkpoint's; warm_start 0 leaves that projection as it is."""
+    cfg = asym.AsymTrainConfig(query_model='efficientnet_lite0_query', input_size=(48, 64),
+                               query_pretrained='false', seed=3)
+    first = asym.make_query_model(cfg, dim=256).eval()
+    with torch.no_grad():
+        first.projection.weight.mul_(-2.0)  # as if trained: not what a fresh start gives
+    path = str(tmp_path / 'ours.pt')
+    asym.save_query_checkpoint(path, first, cfg, 'efficientnet_lite2_vpr24', 256, {})
+    more = dataclasses.replace(cfg, query_init=path, seed=4)
+    again = asym.make_query_model(more, dim=256).eval()
+    for k, v in first.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v)
+    assert asym.warm_start_projection(again, None, max_images=0) == {}
+    torch.testing.assert_close(again.projection.weight, first.projection.weight)
+
+
 def test_gallery_features_use_the_instance_input_size(tmp_path):
     """A gallery built at another input size (--gallery-input-size) is extracted at that
     size, the one its latency is profiled at, not at its spec's default."""

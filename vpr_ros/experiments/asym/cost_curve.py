@@ -4,8 +4,9 @@
 run (``vpr-ros train asym --preset faithful``: ``RUN/faithful.json`` and ``RUN/seed<N>/``) for
 ours, the symmetric student and the gallery (R@1 averaged over the seeds), evaluates cheap
 symmetric alternatives (a packaged gallery model at several input sizes searching its own map)
-on the run's held-out towns, and measures every network's cost side by side in one process
-(GFLOPs at batch 1, one-thread torch and onnxruntime latency). Writes cost_curve.json,
+on the run's held-out towns, the shipped query networks (``--shipped``) searching the gallery's
+map of those towns, and measures every network's cost side by side in one process (GFLOPs at
+batch 1, one-thread torch and onnxruntime latency). Writes cost_curve.json,
 cost_curve.md and cost_curve.png (R@1 against GFLOPs, seen and unseen panels).
 """
 from __future__ import annotations
@@ -22,14 +23,16 @@ RUN_SYSTEMS = (('ours_asym', 'ours (AsymVPR)', 'query'),
                ('gallery_symmetric', 'gallery (symmetric)', 'gallery'))
 
 
-def symmetric_recall(model, folders: Sequence[str], seen: Sequence[str]) -> Dict[str, float]:
-    """R@1 (%) of ``model`` searching its own day map of each held-out town: seen (conditions
-    in ``seen``) and unseen (every other query condition)."""
+def symmetric_recall(model, folders: Sequence[str], seen: Sequence[str],
+                     database=None) -> Dict[str, float]:
+    """R@1 (%) of ``model`` searching its own day map of each held-out town (or the map
+    ``database(paths)`` encodes, e.g. the gallery's): seen (conditions in ``seen``) and unseen
+    (every other query condition)."""
     from vpr_ros.experiments.asym import recall as ev
     hits, conds = [], []
     for folder in folders:
         sp = ev.read_split(folder)
-        db = ev.encode_paths(model, sp.db_paths)
+        db = database(sp.db_paths) if database else ev.encode_paths(model, sp.db_paths)
         q = ev.encode_paths(model, sp.q_paths)
         hits.append(ev.recall_hits(q, db, sp.q_xy, sp.db_xy, 25.0, (1,))[:, 0])
         conds += list(sp.q_conditions)
@@ -40,7 +43,7 @@ def symmetric_recall(model, folders: Sequence[str], seen: Sequence[str]) -> Dict
 
 
 def measure(run: Path, symmetric: Sequence[str], sizes: Sequence[Sequence[int]],
-            runs: int = 20) -> List[Dict]:
+            runs: int = 20, shipped: Sequence[str] = ()) -> List[Dict]:
     """One row per point: label, kind, R@1 seen / unseen and the cost fields."""
     import torch
     from vpr_ros.experiments.asym.faithful import finished_reports
@@ -69,6 +72,14 @@ def measure(run: Path, symmetric: Sequence[str], sizes: Sequence[Sequence[int]],
             models[label] = m
             rows.append({'label': label, 'kind': 'symmetric', 'seeds': 0,
                          **symmetric_recall(m, folders, held)})
+    if shipped:
+        database = _gallery_database(cfg, run)
+        for name in shipped:
+            m = create_model(name, pretrained=True)
+            label = f'{name} {m.input_size[0]}x{m.input_size[1]} (shipped, asymmetric)'
+            models[label] = m
+            rows.append({'label': label, 'kind': 'shipped', 'seeds': 0,
+                         **symmetric_recall(m, folders, held, database)})
     cost = profile_models(models, runs=runs, threads=1)
     ort = onnx_latency(models, runs=runs, threads=1, errors={})
     for row in rows:
@@ -77,6 +88,18 @@ def measure(run: Path, symmetric: Sequence[str], sizes: Sequence[Sequence[int]],
                    params_M=c['params_M'], torch_ms=c['latency_ms'],
                    onnxruntime_ms=ort.get(row['label']))
     return rows
+
+
+def _gallery_database(cfg: Dict, run: Path):
+    """paths -> the run's gallery descriptors of them, through the run's feature cache."""
+    import dataclasses
+    from vpr_ros.experiments.asym.heldout import cached_features_fn
+    from vpr_ros.experiments.asym.inputs import load_gallery_model
+    from vpr_ros.training.asym import AsymTrainConfig
+    names = {f.name for f in dataclasses.fields(AsymTrainConfig)}
+    gcfg = AsymTrainConfig(**{k: v for k, v in cfg.items() if k in names})
+    return cached_features_fn(load_gallery_model(gcfg), cfg.get('cache_dir') or
+                              str(run / 'cache'), gcfg)
 
 
 def write(rows: List[Dict], out: Path, run: Path) -> None:
@@ -97,7 +120,7 @@ def write(rows: List[Dict], out: Path, run: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, group in zip(axes, ('seen', 'unseen')):
         for r in rows:
-            marker = 'o' if r['kind'] == 'run' else 's'
+            marker = {'run': 'o', 'shipped': '*'}.get(r['kind'], 's')
             ax.scatter(r['gflops'], r[group], marker=marker)
             ax.annotate(r['label'], (r['gflops'], r[group]), fontsize=7,
                         xytext=(4, 3), textcoords='offset points')
@@ -123,11 +146,15 @@ def main(argv=None) -> int:
                    help='comma list of packaged models evaluated symmetric (default: %(default)s)')
     p.add_argument('--sizes', default='96x128,168x224',
                    help='HxW input sizes of the symmetric models (default: %(default)s)')
+    p.add_argument('--shipped', default='',
+                   help='comma list of packaged query networks searched against the gallery\'s '
+                        'map (default: none)')
     p.add_argument('--runs', type=int, default=20, help='latency rounds (default: %(default)s)')
     a = p.parse_args(argv)
     run = Path(a.run)
     sizes = [tuple(int(v) for v in s.split('x')) for s in a.sizes.split(',') if s]
-    rows = measure(run, [s for s in a.symmetric.split(',') if s], sizes, a.runs)
+    rows = measure(run, [s for s in a.symmetric.split(',') if s], sizes, a.runs,
+                   [s for s in a.shipped.split(',') if s])
     write(rows, Path(a.out or a.run), run)
     print((Path(a.out or a.run) / 'cost_curve.md').read_text())
     return 0
