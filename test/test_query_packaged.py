@@ -83,3 +83,23 @@ def test_searches_the_gallery_map_of_a_new_town(entry, town):
     hits = ev.recall_hits(q, db, split.q_xy, split.db_xy, 25.0, (1,))
     r1 = float(np.mean(hits[:, 0]))
     assert r1 >= _card(entry)['test_town_floor_r1'], r1
+
+
+def test_recommended_and_levels_are_the_cards_measurements(entry):
+    """``recommended`` (what model 'auto' picks) follows the measured share of the gallery's
+    held-out R@1, and the matcher's similarity levels are the ones the card measured."""
+    from vpr_ros.shipped_queries import RECOMMEND_SHARE
+    card = _card(entry)
+    assert card['recommended'] == entry.recommended
+    if 'gallery_share' in card:
+        assert (card['gallery_share'] >= RECOMMEND_SHARE) == entry.recommended
+        rec = card['evaluation']['recall']
+        tag = next(t for t in rec if t not in ('gallery_symmetric', 'symmetric_student'))
+        share = rec[tag]['all']['R@1'] / rec['gallery_symmetric']['all']['R@1']
+        assert abs(share - card['gallery_share']) < 1e-3
+    levels = card['similarity_levels']
+    if entry.levels:
+        assert entry.levels == (levels['unrelated'], levels['nearest'])
+        assert max(levels['degenerate_max'].values()) < levels['floor']
+    else:
+        assert entry.recommended is False or isinstance(levels, str)

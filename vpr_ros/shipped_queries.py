@@ -40,9 +40,10 @@ class PackagedQuery:
 
 
 QUERY_PACKAGED = {p.name: p for p in (
-    PackagedQuery('efficientnet_lite0_query_vpr24', 0, (96, 128), 'efficientnet_lite2_vpr24',
-                  'EfficientNet-Lite0 query network at 96x128 trained (vpr-ros train asym, '
-                  'ImageNet start) to be searched against efficientnet_lite2_vpr24 maps'),
+    PackagedQuery('efficientnet_lite0_query_vpr24', 0, (136, 184), 'efficientnet_lite2_vpr24',
+                  'EfficientNet-Lite0 query network at 136x184 distilled (vpr-ros train asym, '
+                  'from efficientnet_lite0_vpr) into the descriptor space of '
+                  'efficientnet_lite2_vpr24 maps'),
 )}
 
 

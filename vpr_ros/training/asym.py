@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from vpr_ros.training.asym_loss import asym_loss, gamma_at  # noqa: F401 - re-exported
 from vpr_ros.training.batches import place_batches, to_tensor  # noqa: F401 - re-exported
 from vpr_ros.training.csd import csd_loss
+from vpr_ros.training.degenerate_frames import DegenerateBank
 from vpr_ros.training.memory_bank import MemoryBank
 from vpr_ros.training.ms_loss import multi_similarity_loss
 from vpr_ros.training.query_init import (  # noqa: F401 - part of this module's API
@@ -68,6 +69,7 @@ class AsymTrainerConfig:
     instance_weight: float = 0.0                    # softmax over all training gallery images
     gallery_whiten: int = 0                         # ours in a K-d PCA-whitened space; 0 = off
     augment: bool = True                            # photometric + crop jitter of queries
+    degenerate_frames: int = 0                      # no-place frames per batch (gallery target)
     warm_start: int = 2048                          # images for the least-squares projection
     warm_start_mode: str = 'forward'                # forward | reverse | reverse_place
     warm_start_ridge: float = 1e-3                  # its ridge, relative to the images
@@ -125,13 +127,15 @@ class TrainData:
     images: np.ndarray          # (N, h, w, 3) uint8 at the query input size (or LazyImages)
     gallery: np.ndarray         # (N, D) frozen gallery features
     conditions: List[str] = dataclasses.field(default_factory=list)
+    # synthetic no-place frames and the gallery's descriptors of them (degenerate_frames.py)
+    degenerate: Optional[DegenerateBank] = None
 
     def subset(self, mask: np.ndarray) -> 'TrainData':
         idx = np.flatnonzero(mask)
         return TrainData([self.paths[i] for i in idx], self.labels[idx],
                          self.images.take(idx, axis=0),   # LazyImages stay lazy
                          self.gallery[idx], [self.conditions[i] for i in idx]
-                         if self.conditions else [])
+                         if self.conditions else [], self.degenerate)
 
 
 def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'asym',
@@ -186,6 +190,12 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
             'num_places': int(len(np.unique(data.labels))), 'num_images': len(data.labels),
             'warm_start': warm}
+    n_deg = cfg.degenerate_frames if data.degenerate is not None else 0
+    if cfg.degenerate_frames and data.degenerate is None:
+        raise ValueError('degenerate_frames needs TrainData.degenerate (degenerate_frames.'
+                         'build_bank with the gallery model)')
+    if n_deg:
+        hist['degenerate'] = dict(data.degenerate.summary(), per_batch=n_deg)
     from tqdm import tqdm
     t_start = time.perf_counter()
     for epoch in range(cfg.epochs):
@@ -196,7 +206,12 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
         for idx in bar:
             t0 = time.perf_counter()
             x = to_tensor(data.images[idx], model.spec.mean, model.spec.std, cfg.augment, gen)
+            if n_deg:  # no-place frames ride along; their targets are the gallery's answers
+                d_img, d_g = data.degenerate.sample(n_deg, rng)
+                x = torch.cat([x, to_tensor(d_img, model.spec.mean, model.spec.std)])
             q = model(x.contiguous(memory_format=torch.channels_last))
+            if n_deg:
+                q, q_deg = q[:len(idx)], q[len(idx):]
             if method == 'asym':
                 loss = asym_loss(q, g_all[idx], bank.rows_of(data.labels[idx]), bank.centroids,
                                  bank.variances, cfg.tau,
@@ -206,12 +221,16 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
                                  cfg.instance_weight, None if inst_rows is None else
                                  (g_all, inst_rows, torch.from_numpy(np.asarray(idx))))
             elif method == 'distill':
-                loss = F.mse_loss(q, g_all[idx])
+                loss = F.mse_loss(q, g_all[idx]) if not n_deg else F.mse_loss(
+                    torch.cat([q, q_deg]), torch.cat([g_all[idx], torch.from_numpy(d_g)]))
             elif method == 'csd':
                 loss = csd_loss(q, g_all[idx], g_all[torch.from_numpy(anchors[idx])],
                                 cfg.tau, cfg.tau, cfg.csd_lambda)
             else:
                 loss = multi_similarity_loss(q, labels_t[idx])
+            if n_deg and method != 'distill':
+                loss = loss + (1.0 - F.cosine_similarity(
+                    q_deg, torch.from_numpy(d_g), dim=1)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

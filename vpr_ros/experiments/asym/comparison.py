@@ -40,7 +40,8 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     rows, feats, gmeta = training_rows(cfg, gallery, cache)
     gfp = gmeta.get('weights_fingerprint') or gallery_fingerprint(gallery)
     images = asym.load_query_images(rows.paths, cfg.input_size, cfg.workers, cfg.progress)
-    data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions)
+    data = asym.TrainData(rows.paths, rows.places, images, feats, rows.conditions,
+                          _degenerate_bank(cfg, gallery))
     hub, distractors = hubness_and_distractors(cfg, rows, feats, cfg.growth_distractors) \
         if cfg.eval else (None, None)
     fractions = parse_fractions(cfg.growth_fractions)  # a bad value fails before training
@@ -157,6 +158,15 @@ def run_comparison(cfg: AsymTrainConfig) -> dict:
     rep['num_train_images'] = len(rows.paths)
     write_report(rep, out)
     return rep
+
+
+def _degenerate_bank(cfg: AsymTrainConfig, gallery):
+    """The no-place frames of ``--degenerate-frames`` with the gallery's descriptors of them
+    (None when off); built once, shared by every run."""
+    if cfg.degenerate_frames <= 0:
+        return None
+    from vpr_ros.training.degenerate_frames import build_bank
+    return build_bank(gallery, cfg.input_size, seed=cfg.seed)
 
 
 def _profile(nets: dict, cfg: AsymTrainConfig, ev, rep: dict) -> dict:

@@ -87,7 +87,9 @@ def whitened_data(cfg: AsymTrainConfig, data):
         return None, data
     from vpr_ros.training.whitening import fit_whitening
     white = fit_whitening(data.gallery, cfg.gallery_whiten)
-    return white, dataclasses.replace(data, gallery=white.apply(data.gallery))
+    deg = data.degenerate and dataclasses.replace(data.degenerate,
+                                                  gallery=white.apply(data.degenerate.gallery))
+    return white, dataclasses.replace(data, gallery=white.apply(data.gallery), degenerate=deg)
 
 
 def run_config(cfg: AsymTrainConfig, method: str, start) -> AsymTrainConfig:
