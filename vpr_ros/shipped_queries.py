@@ -1,7 +1,9 @@
 """The asymmetric query networks shipped with vpr_ros and the gallery model each one serves.
 
 A network is "recommended" when it keeps at least RECOMMEND_SHARE of its gallery's held-out
-R@1; only then does ``model: auto`` pick it over the map's own model. Torch-free on purpose:
+R@1 and its similarity floor rejects degenerate frames (black, white, gray, noise: a lens cap
+must not become a pose prior); only then does ``model: auto`` pick it over the map's own
+model. Torch-free on purpose:
 the matcher (which accepts a shipped query network's descriptors on its gallery's maps) and the
 query_encoder's ``model: auto`` resolution run on robot installs without torch. The networks
 are registered as models by vpr_ros.models.packaged.
@@ -31,7 +33,8 @@ class PackagedQuery:
     # are those of the gallery model's space); () = no floor
     levels: Tuple[float, ...] = ()
     # picked by the query_encoder's model 'auto' only when it keeps >= RECOMMEND_SHARE of its
-    # gallery's held-out R@1 (its card has the figures); a weaker one is used when named
+    # gallery's held-out R@1 and degenerate frames fall below its floor (its card has the
+    # figures); any other is used when named
     recommended: bool = False
 
     @property
@@ -43,7 +46,8 @@ QUERY_PACKAGED = {p.name: p for p in (
     PackagedQuery('efficientnet_lite0_query_vpr24', 0, (136, 184), 'efficientnet_lite2_vpr24',
                   'EfficientNet-Lite0 query network at 136x184 distilled (vpr-ros train asym, '
                   'from efficientnet_lite0_vpr) into the descriptor space of '
-                  'efficientnet_lite2_vpr24 maps'),
+                  'efficientnet_lite2_vpr24 maps',
+                  levels=(0.2135, 0.5486)),
 )}
 
 
