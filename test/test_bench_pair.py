@@ -67,3 +67,15 @@ def test_bench_robot_options_parse():
     args = parser.parse_args(['--venv', '/tmp/v', '--duration-s', '5', '--frame-size', '240',
                               '320'])
     assert args.venv == '/tmp/v' and args.frame_size == [240, 320] and args.max_rss_mb == 250
+
+
+def test_the_bench_query_export_is_keyed_by_the_packaged_weights(tmp_path, monkeypatch):
+    """Shipping new weights under the same name must not reuse the previous export."""
+    import vpr_ros.models.packaged as packaged
+    from vpr_ros.graph.bench_graph import packaged_weights_tag
+    monkeypatch.setattr(packaged, 'WEIGHTS_DIR', tmp_path)
+    assert packaged_weights_tag('efficientnet_lite0_query_x') == 'init'
+    (tmp_path / 'efficientnet_lite0_query_x.safetensors').write_bytes(b'first')
+    first = packaged_weights_tag('efficientnet_lite0_query_x')
+    (tmp_path / 'efficientnet_lite0_query_x.safetensors').write_bytes(b'second')
+    assert first != packaged_weights_tag('efficientnet_lite0_query_x') and len(first) == 12

@@ -25,7 +25,9 @@ NODES = ('query_encoder', 'gallery_server', 'matcher')
 def query_network_file(cfg, cache: Path) -> str:
     """The query network the node loads: an .onnx (onnxruntime) or checkpoint (torch) file."""
     from vpr_ros.bench.models import build_net
-    stem = f'query-{cfg.query_model}-{cfg.dim}-{cfg.node_input_size}'
+    # keyed by the packaged weights too: new shipped weights must not reuse a stale export
+    stem = (f'query-{cfg.query_model}-{cfg.dim}-{cfg.node_input_size}-'
+            f'{packaged_weights_tag(cfg.query_model)}')
     path = cache / (stem + ('.onnx' if cfg.node_backend == 'onnxruntime' else '.pt'))
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -37,6 +39,14 @@ def query_network_file(cfg, cache: Path) -> str:
             from vpr_ros.models.checkpoint import save_checkpoint
             save_checkpoint(str(path), net)
     return str(path)
+
+
+def packaged_weights_tag(name: str) -> str:
+    """12 hex digits of the SHA-256 of ``name``'s packaged weights file ('init': none)."""
+    import hashlib
+    from vpr_ros.models.packaged import WEIGHTS_DIR
+    path = WEIGHTS_DIR / f'{name}.safetensors'
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else 'init'
 
 
 def write_params(cfg, map_path: str, network: str, path: Path) -> str:
