@@ -43,10 +43,10 @@ def query_network_file(cfg, cache: Path) -> str:
 
 def packaged_weights_tag(name: str) -> str:
     """12 hex digits of the SHA-256 of ``name``'s packaged weights file ('init': none)."""
-    import hashlib
+    from vpr_ros.mapstore.manifest import sha256_file
     from vpr_ros.models.packaged import WEIGHTS_DIR
     path = WEIGHTS_DIR / f'{name}.safetensors'
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else 'init'
+    return sha256_file(path)[:12] if path.is_file() else 'init'
 
 
 def write_params(cfg, map_path: str, network: str, path: Path) -> str:

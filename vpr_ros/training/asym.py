@@ -190,8 +190,8 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
             'epoch_loss': [], 'iter_seconds': [], 'steps': 0,
             'num_places': int(len(np.unique(data.labels))), 'num_images': len(data.labels),
             'warm_start': warm}
-    n_deg = cfg.degenerate_frames if data.degenerate is not None else 0
-    if cfg.degenerate_frames and data.degenerate is None:
+    n_deg = cfg.degenerate_frames
+    if n_deg and data.degenerate is None:
         raise ValueError('degenerate_frames needs TrainData.degenerate (degenerate_frames.'
                          'build_bank with the gallery model)')
     if n_deg:

@@ -92,12 +92,10 @@ def measure(run: Path, symmetric: Sequence[str], sizes: Sequence[Sequence[int]],
 
 def _gallery_database(cfg: Dict, run: Path):
     """paths -> the run's gallery descriptors of them, through the run's feature cache."""
-    import dataclasses
     from vpr_ros.experiments.asym.heldout import cached_features_fn
     from vpr_ros.experiments.asym.inputs import load_gallery_model
-    from vpr_ros.training.asym import AsymTrainConfig
-    names = {f.name for f in dataclasses.fields(AsymTrainConfig)}
-    gcfg = AsymTrainConfig(**{k: v for k, v in cfg.items() if k in names})
+    from vpr_ros.experiments.asym.reeval import train_config
+    gcfg = train_config(cfg)
     return cached_features_fn(load_gallery_model(gcfg), cfg.get('cache_dir') or
                               str(run / 'cache'), gcfg)
 
