@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# services whose requests change nothing: safe to send again when an answer is lost
+_READ_ONLY = {'GetMapInfo', 'QueryMap', 'GetState', 'GetParameters', 'ListParameters'}
 
 
 def isolate_ros_domain() -> int:
@@ -77,6 +79,7 @@ class RosClient:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.node)
+        self._clients = {}
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
@@ -86,12 +89,20 @@ class RosClient:
         self.node.create_subscription(msg_type, topic, received.append, qos)
         return received
 
-    def call(self, srv_type, name: str, request, timeout: float = 30.0):
-        client = self.node.create_client(srv_type, name)
-        wait_for(lambda: client.wait_for_service(timeout_sec=0.2), timeout, what=name)
-        future = client.call_async(request)
-        wait_for(future.done, timeout, what=f'{name} response')
-        return future.result()
+    def call(self, srv_type, name: str, request, timeout: float = 30.0, resend=None):
+        """Call a service and return its response; AssertionError after ``timeout``.
+        Read-only requests, and adds carrying a request_id (applied once by the server), are
+        sent again until one answer arrives (see vpr_ros.graph.service_call)."""
+        from vpr_ros.graph.service_call import call_service
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+        if resend is None:
+            resend = srv_type.__name__ in _READ_ONLY or bool(getattr(request, 'request_id', ''))
+        try:
+            return call_service(self._clients[key], request, timeout, resend)
+        except TimeoutError as e:
+            raise AssertionError(str(e)) from None
 
     def close(self) -> None:
         self.executor.shutdown()

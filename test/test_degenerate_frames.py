@@ -70,3 +70,18 @@ def test_trainer_appends_them_to_every_batch(gallery, method):
     asym.train_query_network(dataclasses.replace(cfg, degenerate_frames=0), data, method,
                              model=model)
     assert seen and all(n == 8 for n in seen)
+
+
+def test_weight_one_is_one_mse_over_all_rows_and_the_weight_scales_the_no_place_rows():
+    torch.manual_seed(1)
+    q, g = torch.randn(6, 8), torch.randn(6, 8)
+    qd, gd = torch.randn(2, 8), torch.randn(2, 8)
+    pooled = torch.nn.functional.mse_loss(torch.cat([q, qd]), torch.cat([g, gd]))
+    real = torch.nn.functional.mse_loss(q, g) * 6 / 8   # the trainer's distill term
+    one = real + asym._degenerate_loss('distill', qd, gd, 6, 1.0)
+    assert torch.allclose(one, pooled)
+    four = real + asym._degenerate_loss('distill', qd, gd, 6, 4.0)
+    expected = (((q - g) ** 2).sum() + 4 * ((qd - gd) ** 2).sum()) / (8 * 8)
+    assert torch.allclose(four, expected)
+    cos = 1 - torch.nn.functional.cosine_similarity(qd, gd, dim=1).mean()
+    assert torch.allclose(asym._degenerate_loss('asym', qd, gd, 6, 3.0), 3 * cos)

@@ -141,17 +141,10 @@ class ReplayClient:
         ``since`` (an earlier answer) only those four, counted from then on."""
         import json
         from std_srvs.srv import Trigger
+        from vpr_ros.graph.service_call import call_service
         cli = self.node.create_client(Trigger, '/query_encoder/stats')
-        try:
-            if not cli.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError('query_encoder ~/stats service not available')
-            fut = cli.call_async(Trigger.Request())
-            deadline = time.monotonic() + timeout
-            while not fut.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not fut.done():
-                raise TimeoutError('query_encoder ~/stats did not answer')
-            stats = json.loads(fut.result().message)
+        try:  # read-only: sent again if an answer is lost while DDS matches the new client
+            stats = json.loads(call_service(cli, Trigger.Request(), timeout, resend=True).message)
         finally:
             self.node.destroy_client(cli)
         if since is None:

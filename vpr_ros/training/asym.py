@@ -70,6 +70,7 @@ class AsymTrainerConfig:
     gallery_whiten: int = 0                         # ours in a K-d PCA-whitened space; 0 = off
     augment: bool = True                            # photometric + crop jitter of queries
     degenerate_frames: int = 0                      # no-place frames per batch (gallery target)
+    degenerate_weight: float = 1.0                  # their loss weight, per frame, vs a real one
     warm_start: int = 2048                          # images for the least-squares projection
     warm_start_mode: str = 'forward'                # forward | reverse | reverse_place
     warm_start_ridge: float = 1e-3                  # its ridge, relative to the images
@@ -220,17 +221,16 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
                                  cfg.cross_weight, cfg.align_weight, cfg.self_weight,
                                  cfg.instance_weight, None if inst_rows is None else
                                  (g_all, inst_rows, torch.from_numpy(np.asarray(idx))))
-            elif method == 'distill':
-                loss = F.mse_loss(q, g_all[idx]) if not n_deg else F.mse_loss(
-                    torch.cat([q, q_deg]), torch.cat([g_all[idx], torch.from_numpy(d_g)]))
+            elif method == 'distill':  # pooled with the no-place rows (_degenerate_loss)
+                loss = F.mse_loss(q, g_all[idx]) * (len(idx) / (len(idx) + n_deg))
             elif method == 'csd':
                 loss = csd_loss(q, g_all[idx], g_all[torch.from_numpy(anchors[idx])],
                                 cfg.tau, cfg.tau, cfg.csd_lambda)
             else:
                 loss = multi_similarity_loss(q, labels_t[idx])
-            if n_deg and method != 'distill':
-                loss = loss + (1.0 - F.cosine_similarity(
-                    q_deg, torch.from_numpy(d_g), dim=1)).mean()
+            if n_deg:
+                loss = loss + _degenerate_loss(method, q_deg, torch.from_numpy(d_g), len(idx),
+                                               cfg.degenerate_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -254,6 +254,16 @@ def train_query_network(cfg: AsymTrainConfig, data: TrainData, method: str = 'as
         if hist['iter_seconds'] else math.nan
     model.to(memory_format=torch.contiguous_format).eval()
     return model, hist
+
+
+def _degenerate_loss(method: str, q_deg, g_deg, n_real: int, weight: float):
+    """The no-place frames' term. Distillation: their squared error to the gallery's
+    descriptors pooled with the real rows, each frame counted ``weight`` times a real one
+    (1 = one MSE over all rows). Other methods: ``weight`` x mean (1 - cosine)."""
+    import torch.nn.functional as F
+    if method == 'distill':
+        return F.mse_loss(q_deg, g_deg) * (weight * len(q_deg) / (n_real + len(q_deg)))
+    return weight * (1.0 - F.cosine_similarity(q_deg, g_deg, dim=1)).mean()
 
 
 STREAM_BUDGET_MB = 2048.0   # load_query_images: above this, images are decoded per batch
