@@ -119,3 +119,27 @@ def test_similarity_levels_follow_the_query_network(tmp_path, monkeypatch):
     loc.use_query_network(SHIPPED.gallery)   # symmetric again: the map's own levels
     assert loc.levels == own
     loc.close()
+
+
+def test_no_place_threshold_follows_the_setting_then_the_shipped_measurement():
+    from vpr_ros.no_place import NoPlaceGate, prototype_frames
+    from vpr_ros.shipped_queries import no_place_threshold
+    assert no_place_threshold(SHIPPED.name) == SHIPPED.no_place_threshold > 0
+    assert no_place_threshold('efficientnet_lite0_vpr') == 0.0      # not measured: no gate
+    assert no_place_threshold('efficientnet_lite0_vpr', 0.9) == 0.9
+    assert no_place_threshold(SHIPPED.name, -1.0) == 0.0            # turned off
+    frames, kinds = prototype_frames((24, 32), per_kind=2)
+    assert frames.shape == (len(kinds), 24, 32, 3) and frames.dtype == np.uint8
+
+    class _Encoder:  # descriptor = mean colour: enough to exercise the gate's arithmetic
+        input_size = (24, 32)
+
+        def encode(self, rgb):
+            d = rgb.reshape(len(rgb), -1, 3).mean(1) + 1.0
+            return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+    gate = NoPlaceGate.for_encoder(_Encoder(), 0.999)
+    hit, sim, kind = gate.shows_no_place(_Encoder().encode(np.zeros((1, 24, 32, 3)))[0])
+    assert hit and sim > 0.999 and kind == 'dark'
+    with pytest.raises(ValueError, match='threshold'):
+        NoPlaceGate.for_encoder(_Encoder(), 1.5)

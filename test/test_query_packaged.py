@@ -92,9 +92,15 @@ def test_recommended_and_levels_are_the_cards_measurements(entry):
     card = _card(entry)
     assert card['recommended'] == entry.recommended
     levels = card['similarity_levels']
+    gate = card.get('no_place_gate')
+    if gate:  # the gate's threshold lies between the real and the no-place frames measured
+        assert gate['real_max'] < entry.no_place_threshold == gate['threshold'] < \
+            gate['no_place_min']
+    else:
+        assert entry.no_place_threshold == 0
     if 'gallery_share' in card:
-        rejects = isinstance(levels, dict) and max(levels['degenerate_max'].values()) < \
-            levels['floor']
+        rejects = bool(gate) or (isinstance(levels, dict) and max(
+            levels['degenerate_max'].values()) < levels['floor'])
         assert (card['gallery_share'] >= RECOMMEND_SHARE and rejects) == entry.recommended
         rec = card['evaluation']['recall']
         tag = next(t for t in rec if t not in ('gallery_symmetric', 'symmetric_student'))
@@ -105,3 +111,64 @@ def test_recommended_and_levels_are_the_cards_measurements(entry):
         assert levels['real_below_floor'] < 0.01  # the floor keeps real frames
     else:
         assert isinstance(levels, str) and not entry.recommended
+
+
+def test_no_place_gate_separates_real_frames_from_no_place_frames(entry, town):
+    """The gate's threshold (the card's) lies above every real frame of the new town and below
+    every fresh no-place frame (black, white, gray, uniform, noise, blotches, gradients), as
+    measured by the command the card names."""
+    if not entry.no_place_threshold:
+        pytest.skip(f'{entry.name} has no no-place gate')
+    from vpr_ros.config import QueryEncoderConfig
+    from vpr_ros.experiments.no_place_gate import measure
+    from vpr_ros.query_pipeline import load_query_encoder
+    encoder = load_query_encoder(QueryEncoderConfig(model=entry.name, threads=2))
+    report = measure(encoder, [str(town)], progress=False)
+    assert report['real_frames'] >= 4 * _card(entry)['test_town_places']
+    assert report['real_max'] < entry.no_place_threshold < report['no_place_min'], report
+
+
+def test_query_encoder_drops_no_place_frames_over_dds(entry, town, tmp_path):
+    """The node with the shipped network publishes a descriptor for a street frame, none for a
+    black or a noise frame (counted in ~/stats as no_place, reported in the log)."""
+    if not entry.no_place_threshold:
+        pytest.skip(f'{entry.name} has no no-place gate')
+    import json as _json
+    from sensor_msgs.msg import Image
+    from std_srvs.srv import Trigger
+    from node_fixtures import write_params
+    from ros_harness import NodeProcess, RosClient, stop_all, wait_for, wait_started, warm_up
+    from vpr_ros.experiments.asym.recall import read_split
+    from vpr_ros.msg import Descriptor
+    from vpr_ros.nodes.conversions import rgb_to_image
+    from vpr_ros.training.gallery_cache import load_rgb
+    params = write_params(tmp_path / 'p.yaml', entry.name, entry.input_size, '',
+                          query_encoder={'image_qos': 'reliable', 'local_features': False})
+    nodes = {'query_encoder': NodeProcess('query_encoder', params, tmp_path)}
+    client = RosClient('no_place_client')
+    try:
+        got = client.collect(Descriptor, 'vpr/descriptor', 50)
+        pub = client.node.create_publisher(Image, 'camera/image_raw', 10)
+        wait_started(nodes, ('query_encoder',))
+        assert 'no-place frame are dropped' in nodes['query_encoder'].log()
+
+        def send(rgb, sec):
+            msg = rgb_to_image(rgb)
+            msg.header.stamp.sec = sec
+            pub.publish(msg)
+
+        street = load_rgb(read_split(town).q_paths[0])
+        warm_up(lambda i: send(street, 1), lambda: got, what='a street frame descriptor')
+        h, w = street.shape[:2]
+        noise = np.random.default_rng(3).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        for sec, frame in ((100, np.zeros((h, w, 3), np.uint8)), (101, noise)):
+            send(frame, sec)
+            wait_for(lambda: _json.loads(client.call(Trigger, 'query_encoder/stats',
+                                                     Trigger.Request()).message)['no_place']
+                     >= sec - 99, 20, period=0.3, what=f'frame {sec} judged')
+        send(street, 102)
+        wait_for(lambda: any(m.header.stamp.sec == 102 for m in got), 20, what='street again')
+        assert not any(m.header.stamp.sec in (100, 101) for m in got)
+        assert 'shows no place' in nodes['query_encoder'].log()
+    finally:
+        stop_all(client, nodes)

@@ -41,6 +41,11 @@ class QueryEncoderConfig:
     # map_path has them (sent in the Descriptor message); local_keypoints per frame
     local_features: bool = True
     local_keypoints: int = 512
+    # frames whose descriptor is at least this similar (cosine) to one of a black, white,
+    # uniform or noise frame are dropped, so a lens cap never becomes a pose prior
+    # (vpr_ros.no_place); 0: the threshold measured for a shipped query network (none for
+    # others); negative: off
+    no_place_threshold: float = 0.0
 
 
 @dataclasses.dataclass

@@ -115,3 +115,14 @@ def load_query_encoder(cfg: QueryEncoderConfig):
                                map_weights_fingerprint(manifest))
     encoder.warmup()
     return encoder
+
+
+def no_place_gate(encoder, cfg: QueryEncoderConfig):
+    """The no-place gate of ``encoder`` (vpr_ros.no_place.NoPlaceGate), or None when it has
+    none: ``cfg.no_place_threshold`` > 0, or 0 for a shipped network's measured threshold."""
+    from vpr_ros.shipped_queries import no_place_threshold
+    threshold = no_place_threshold(encoder.name, cfg.no_place_threshold)
+    if threshold <= 0:
+        return None
+    from vpr_ros.no_place import NoPlaceGate
+    return NoPlaceGate.for_encoder(encoder, threshold)

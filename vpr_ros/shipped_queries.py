@@ -1,9 +1,9 @@
 """The asymmetric query networks shipped with vpr_ros and the gallery model each one serves.
 
 A network is "recommended" when it keeps at least RECOMMEND_SHARE of its gallery's held-out
-R@1 and its similarity floor rejects degenerate frames (black, white, gray, noise: a lens cap
-must not become a pose prior); only then does ``model: auto`` pick it over the map's own
-model. Torch-free on purpose:
+R@1 and degenerate frames (black, white, gray, noise: a lens cap must not become a pose prior)
+are rejected, by its similarity floor or by its no-place gate (vpr_ros.no_place); only then
+does ``model: auto`` pick it over the map's own model. Torch-free on purpose:
 the matcher (which accepts a shipped query network's descriptors on its gallery's maps) and the
 query_encoder's ``model: auto`` resolution run on robot installs without torch. The networks
 are registered as models by vpr_ros.models.packaged.
@@ -33,9 +33,12 @@ class PackagedQuery:
     # are those of the gallery model's space); () = no floor
     levels: Tuple[float, ...] = ()
     # picked by the query_encoder's model 'auto' only when it keeps >= RECOMMEND_SHARE of its
-    # gallery's held-out R@1 and degenerate frames fall below its floor (its card has the
-    # figures); any other is used when named
+    # gallery's held-out R@1 and degenerate frames fall below its floor or are stopped by its
+    # no-place gate (its card has the figures); any other is used when named
     recommended: bool = False
+    # cosine to no-place prototypes at which the query_encoder drops a frame (vpr_ros.no_place),
+    # set between the highest real frame and the lowest no-place frame measured (card); 0 = none
+    no_place_threshold: float = 0.0
 
     @property
     def file(self) -> str:
@@ -47,7 +50,7 @@ QUERY_PACKAGED = {p.name: p for p in (
                   'EfficientNet-Lite0 query network at 136x184 distilled (vpr-ros train asym, '
                   'from efficientnet_lite0_vpr) into the descriptor space of '
                   'efficientnet_lite2_vpr24 maps',
-                  levels=(0.2135, 0.5486)),
+                  levels=(0.2135, 0.5486), recommended=True, no_place_threshold=0.80),
 )}
 
 
@@ -68,6 +71,18 @@ def resolve_query_model(model: str, map_encoder: str) -> str:
     if model in ('', MAP_MODEL):
         return map_encoder
     return model
+
+
+def no_place_threshold(query_network: str, setting: float = 0.0) -> float:
+    """The no-place gate's threshold for ``query_network``: ``setting`` when positive; with 0,
+    the one measured for a shipped network (0 = no gate: others were not measured); negative
+    settings turn the gate off (0)."""
+    if setting > 0:
+        return float(setting)
+    if setting < 0:
+        return 0.0
+    shipped = QUERY_PACKAGED.get(query_network)
+    return shipped.no_place_threshold if shipped else 0.0
 
 
 def accepted_query_networks(map_encoder: str) -> Tuple[str, ...]:

@@ -195,7 +195,7 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
     or temporal filter, calibration, as the matcher settings say), fed the frames in bag order."""
     from vpr_ros.evaluation.calibrate import frame_similarity
     from vpr_ros.localization.localizer import Localizer
-    from vpr_ros.query_pipeline import load_query_encoder
+    from vpr_ros.query_pipeline import load_query_encoder, no_place_gate
     m = matcher or matcher_config(load_params(cfg))
     if cfg.vg:  # independent images, not a sequence: the single-frame path of the matcher
         m = dataclasses.replace(m, use_filter=False)
@@ -205,9 +205,12 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
             'map_places': store.num_places,
             'map_encoder': store.encoder, 'map_version': store.version,
             'verification': localizer.verifying, 'verification_problem': localizer.verify_problem}
-    encoder = load_query_encoder(query_encoder_config(cfg, store.encoder))
+    qcfg = query_encoder_config(cfg, store.encoder)
+    encoder = load_query_encoder(qcfg)
+    gate = no_place_gate(encoder, qcfg)  # frames showing no place are dropped, as live
     info.update(model=encoder.name, dim=encoder.dim, backend=encoder.backend,
-                input_size=list(encoder.input_size))
+                input_size=list(encoder.input_size), no_place=0,
+                no_place_threshold=gate.threshold if gate else None)
     localizer.use_query_network(encoder.name)  # the similarity floor of its space, as live
     if localizer.levels_note:
         logging.getLogger('vpr_ros.evaluation').warning(localizer.levels_note)
@@ -223,6 +226,13 @@ def run_offline(cfg: EvalConfig, matcher: Optional[MatcherConfig] = None) -> Eva
             t0 = time.perf_counter()
             desc = encoder.encode(q.rgb)[0]
             t1 = time.perf_counter()
+            if gate is not None and gate.shows_no_place(desc)[0]:
+                info['no_place'] += 1  # the query_encoder publishes nothing for it
+                frames.append(FrameResult(q.index, q.stamp, q.name, q.condition, q.gt,
+                                          q.gt_yaw, latency_ms={
+                                              'decode': q.decode_ms, 'encode': (t1 - t0) * 1e3,
+                                              'total': q.decode_ms + (t1 - t0) * 1e3}))
+                continue
             local = localizer.query_features(q.rgb)  # None unless verifying (the matcher's)
             t_local = time.perf_counter()
             match = localizer.search(desc, q.stamp, k=10)  # R@10 needs 10 candidates

@@ -137,8 +137,8 @@ class ReplayClient:
         return sorted(self.records.values(), key=lambda r: r.index)
 
     def encoder_stats(self, since: Optional[Dict] = None, timeout: float = 30.0) -> Dict:
-        """query_encoder's ``~/stats`` counters (received, encoded, dropped, errors); with
-        ``since`` (an earlier answer) only those four, counted from then on."""
+        """query_encoder's ``~/stats`` counters (received, encoded, dropped, errors,
+        no_place); with ``since`` (an earlier answer) only those five, counted from then on."""
         import json
         from std_srvs.srv import Trigger
         from vpr_ros.graph.service_call import call_service
@@ -149,7 +149,8 @@ class ReplayClient:
             self.node.destroy_client(cli)
         if since is None:
             return stats
-        return {k: stats[k] - since[k] for k in ('received', 'encoded', 'dropped', 'errors')}
+        return {k: stats.get(k, 0) - since.get(k, 0)
+                for k in ('received', 'encoded', 'dropped', 'errors', 'no_place')}
 
     def close(self) -> None:
         self.executor.shutdown()

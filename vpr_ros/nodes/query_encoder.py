@@ -26,7 +26,7 @@ from vpr_ros.nodes.component import Component, run_component
 from vpr_ros.nodes.conversions import (camera_info_summary, compressed_to_rgb, image_to_rgb,
                                        transport_topic)
 from vpr_ros.nodes.diagnostics import ERROR, OK, WARN
-from vpr_ros.query_pipeline import load_query_encoder
+from vpr_ros.query_pipeline import load_query_encoder, no_place_gate
 from vpr_ros.verification.camera_k import camera_k_field
 
 
@@ -40,8 +40,11 @@ class QueryEncoder(Component):
         super().__init__(node, cfg)
         self.topic = transport_topic(cfg.image_topic, cfg.transport)  # before the network loads
         self.encoder = load_query_encoder(cfg)
+        self.gate = no_place_gate(self.encoder, cfg)  # a lens cap must not become a prior
         self.log.info(f'query network {self.encoder.name} ({self.encoder.dim}-d, backend '
-                      f'{cfg.backend}) ready')
+                      f'{cfg.backend}) ready; ' + (
+                          f'frames at cosine >= {self.gate.threshold:.2f} to a no-place frame '
+                          'are dropped' if self.gate else 'no no-place gate'))
         self.pub = self.publisher(Descriptor, cfg.descriptor_topic, 10)
         self.local = self._local_extractor(cfg)  # the map's local features, for verification
         qos = image_qos(cfg.image_qos)
@@ -58,7 +61,7 @@ class QueryEncoder(Component):
                               qos_profile_sensor_data)
         self.log.info(f'images: {self.topic} ({cfg.transport})')
         self.service(Trigger, '~/stats', self._stats_cb)
-        self.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
+        self.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0, 'no_place': 0,
                       'last_inference_ms': 0.0}
         self._inference_ms_sum = 0.0
         self._health = collections.deque()  # (time, counters) snapshots over HEALTH_WINDOW_S
@@ -112,6 +115,8 @@ class QueryEncoder(Component):
         desc = self.encoder.encode(rgb)[0]
         if not np.all(np.isfinite(desc)):
             raise ValueError('the query network produced NaN or infinite values')
+        if self.gate is not None and self._shows_no_place(msg, desc):
+            return
         out = Descriptor()
         out.header = msg.header
         out.encoder = self.encoder.name
@@ -130,6 +135,20 @@ class QueryEncoder(Component):
         self.stats['last_inference_ms'] = round(out.inference_ms, 3)
         self._inference_ms_sum += out.inference_ms
         self.pub.publish(out)
+
+    def _shows_no_place(self, msg, desc) -> bool:
+        """True (frame counted and reported, not published) when ``desc`` is a no-place
+        frame's: black, white, uniform, noise (vpr_ros.no_place)."""
+        gated, sim, kind = self.gate.shows_no_place(desc)
+        if gated:
+            with self._cv:
+                self.stats['no_place'] += 1
+            self.log.warning(
+                f'frame stamped {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} shows no '
+                f'place (cosine {sim:.2f} to a {kind} frame; lens cap, blank view or a broken '
+                f'camera?): not published ({self.stats["no_place"]} so far)',
+                throttle_duration_sec=5.0)
+        return gated
 
     def _local_extractor(self, cfg: QueryEncoderConfig):
         """The extractor of the map's local feature method (None: off, or no features)."""
@@ -176,7 +195,8 @@ class QueryEncoder(Component):
             self._health.popleft()
         t0, old = self._health[0]
         span = max(now - t0, 1e-6)
-        d = {k: counters[k] - old[k] for k in ('received', 'encoded', 'dropped', 'errors')}
+        d = {k: counters[k] - old[k]
+             for k in ('received', 'encoded', 'dropped', 'errors', 'no_place')}
         latency = (counters['inference_ms_sum'] - old['inference_ms_sum']) / d['encoded'] \
             if d['encoded'] else None
         values = {'topic': self.topic, 'transport': self.cfg.transport,
@@ -184,7 +204,8 @@ class QueryEncoder(Component):
                   'window_s': round(span, 1),
                   'encode_ms': round(latency, 2) if latency is not None else '',
                   'last_inference_ms': counters['last_inference_ms'],
-                  **{k: counters[k] for k in ('received', 'encoded', 'dropped', 'errors')}}
+                  **{k: counters[k]
+                     for k in ('received', 'encoded', 'dropped', 'errors', 'no_place')}}
         if self.camera_info is not None:
             values.update(camera_width=self.camera_info['width'],
                           camera_height=self.camera_info['height'])
@@ -196,6 +217,9 @@ class QueryEncoder(Component):
             return WARN, f'no images on {self.topic} for {span:.0f} s', values
         if d['errors']:
             return WARN, f'{d["errors"]} frames failed in the last {span:.0f} s', values
+        if d['no_place'] and d['no_place'] >= d['encoded']:  # encoded: the published ones
+            return WARN, (f'{d["no_place"]} of {d["no_place"] + d["encoded"]} frames showed '
+                          f'no place in the last {span:.0f} s (lens cap, blank view?)'), values
         return OK, f'encoding at {d["encoded"] / span:.1f} Hz', values
 
 

@@ -19,33 +19,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-KINDS = ('uniform', 'dark', 'bright', 'noise', 'low_contrast_noise', 'blotches', 'gradient')
-
-
-def synthetic_frame(kind: str, size: Sequence[int], rng: np.random.Generator) -> np.ndarray:
-    """One (h, w, 3) uint8 degenerate frame of ``kind`` (one of KINDS)."""
-    h, w = int(size[0]), int(size[1])
-    if kind == 'uniform':
-        return np.broadcast_to(rng.integers(0, 256, 3, dtype=np.uint8), (h, w, 3)).copy()
-    if kind == 'dark':
-        return np.broadcast_to(rng.integers(0, 30, 3, dtype=np.uint8), (h, w, 3)).copy()
-    if kind == 'bright':
-        return np.broadcast_to(rng.integers(225, 256, 3, dtype=np.uint8), (h, w, 3)).copy()
-    if kind == 'noise':
-        return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    if kind == 'low_contrast_noise':
-        base = rng.uniform(20, 235, 3)
-        return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
-    if kind == 'blotches':
-        small = rng.integers(0, 256, (max(2, h // 32), max(2, w // 32), 3), dtype=np.uint8)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    if kind == 'gradient':
-        t = np.linspace(0.0, 1.0, w if rng.random() < 0.5 else h, dtype=np.float32)
-        a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-        ramp = a + t[:, None] * (b - a)
-        img = ramp[None, :, :] if len(t) == w else ramp[:, None, :]
-        return np.broadcast_to(img, (h, w, 3)).astype(np.uint8)
-    raise ValueError(f'unknown degenerate frame kind {kind!r}; one of {KINDS}')
+from vpr_ros.no_place import KINDS, synthetic_frame  # noqa: F401 - re-exported
 
 
 @dataclasses.dataclass
