@@ -95,8 +95,9 @@ def test_query_encoder_worker_survives_any_exception():
         error=lambda text, **kw: logged.append((text, kw))))
     qe.encoder = types.SimpleNamespace(name='fake', encode=lambda rgb: np.ones((1, 4)))
     qe.pub = types.SimpleNamespace(publish=published.append)
-    qe.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0,
+    qe.stats = {'received': 0, 'encoded': 0, 'dropped': 0, 'errors': 0, 'no_place': 0,
                 'last_inference_ms': 0.0}
+    qe.gate = None  # no no-place gate (a network without a measured threshold)
     qe._slot, qe._error_kinds, qe._cv, qe._running = None, set(), threading.Condition(), True
     qe._inference_ms_sum = 0.0
     qe.local = None  # no map local features: descriptors only

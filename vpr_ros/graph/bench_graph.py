@@ -74,18 +74,17 @@ def private_domain() -> Dict[str, str]:
 
 
 def frames(n: int, h: int, w: int, seed: int = 0):
-    """``n`` distinct synthetic camera frames (gradients and blobs), uint8 RGB."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    out = []
-    for _ in range(n):
-        img = np.stack([rng.uniform(0, 255) * xx / w + rng.uniform(0, 255) * yy / h
-                        for _ in range(3)], -1) / 2
-        for _ in range(8):
-            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(10, h / 4)
-            img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 255, 3)
-        out.append(np.clip(img, 0, 255).astype(np.uint8))
-    return out
+    """``n`` distinct camera frames, uint8 RGB: street views of a rendered synthetic town at
+    dusk. (Abstract test patterns, gradients and blobs, are what the query_encoder's no-place
+    gate is for: the shipped network put one of them at 0.80, its threshold.)"""
+    from vpr_ros.world.conditions import DATABASE_VIEW, get_condition
+    from vpr_ros.world.generate import town_for
+    from vpr_ros.world.render import Renderer
+    from vpr_ros.world.routes import plan_route
+    town = town_for(n, 10.0, seed)
+    poses = plan_route(town, n, 10.0, seed=seed).poses(DATABASE_VIEW)[:n]
+    with Renderer(town, (w, h), supersample=1) as r:
+        return [r.render(p, get_condition('dusk'), noise_seed=i) for i, p in enumerate(poses)]
 
 
 def _rss(procs) -> Dict[str, Dict]:
