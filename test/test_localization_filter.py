@@ -171,3 +171,41 @@ def test_rejects_bad_input():
         PlaceFilter(FilterConfig(enter_confidence=0.3, exit_confidence=0.5))
     with pytest.raises(ValueError):
         PlaceFilter().update([], np.zeros((0, 3)), [])
+
+
+def _merge_reference(h, radius):
+    """The greedy merge written as a loop over groups (the definition merge vectorises)."""
+    from vpr_ros.localization.hypotheses import Hypotheses, wrap
+    close = np.linalg.norm(h.xy[:, None] - h.xy[None], axis=2) < radius
+    if close.sum() == len(h):  # nothing to merge: returned as it is, in its order
+        return h
+    free, rows = np.ones(len(h), bool), []
+    for i in np.argsort(-h.w, kind='stable'):
+        if free[i]:
+            m = np.flatnonzero(close[i] & free)
+            free[m] = False
+            u, tot = h.w[m] / max(h.w[m].sum(), 1e-300), h.w[m].sum()
+            if m.size == 1 or tot <= 0:
+                rows.append([h.xy[m[0]], h.var[m[0]], h.z[m[0]], h.yaw[m[0]], h.yaw_var[m[0]],
+                             h.w[m[0]]])
+                continue
+            xy = u @ h.xy[m]
+            yaw = np.arctan2(u @ np.sin(h.yaw[m]), u @ np.cos(h.yaw[m]))
+            rows.append([xy, u @ (h.var[m] + ((h.xy[m] - xy) ** 2).sum(1) / 2), u @ h.z[m], yaw,
+                         u @ (h.yaw_var[m] + wrap(h.yaw[m] - yaw) ** 2), tot])
+    return Hypotheses(*(np.array(c) for c in zip(*rows)))
+
+
+def test_vectorised_merge_equals_the_greedy_loop():
+    from vpr_ros.localization.hypotheses import Hypotheses, merge, wrap
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        n = int(rng.integers(2, 200))
+        h = Hypotheses(rng.uniform(0, 80, (n, 2)), rng.uniform(0.1, 20, n),
+                       rng.uniform(0, 2, n), wrap(rng.uniform(-4, 4, n)),
+                       rng.uniform(0.01, 1, n), rng.exponential(1, n) * (rng.random(n) > 0.1))
+        got, want = merge(h, 8.0), _merge_reference(h, 8.0)
+        assert len(got) == len(want)
+        for f in ('xy', 'var', 'z', 'yaw_var', 'w'):
+            np.testing.assert_allclose(getattr(got, f), getattr(want, f), atol=1e-9)
+        assert np.abs(wrap(got.yaw - want.yaw)).max() < 1e-9

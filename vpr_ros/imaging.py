@@ -143,11 +143,29 @@ def _looks_complete(data: bytes) -> str:
     return 'data is neither JPEG nor PNG'
 
 
-def decode_compressed(fmt: str, data, max_pixels=DEFAULT_MAX_PIXELS) -> np.ndarray:
+# cv2.imread flags that decode a JPEG at 1/2, 1/4 or 1/8 of its size (DCT scaling)
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+            (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def reduced_jpeg_flag(width: int, height: int, min_size) -> int:
+    """The imdecode flag that decodes a ``width`` x ``height`` JPEG at the largest reduction
+    still covering ``min_size`` = (h, w); IMREAD_COLOR (full size) when none does."""
+    h, w = int(min_size[0]), int(min_size[1])
+    for factor, flag in _REDUCED:
+        if width // factor >= w and height // factor >= h:
+            return flag
+    return cv2.IMREAD_COLOR
+
+
+def decode_compressed(fmt: str, data, max_pixels=DEFAULT_MAX_PIXELS, min_size=None) -> np.ndarray:
     """Decode the fields of a sensor_msgs/CompressedImage (JPEG or PNG) into RGB.
 
     The size in the header is checked against ``max_pixels`` (None: no budget) first, so a
-    small file claiming a huge image is refused before the decoder allocates anything.
+    small file claiming a huge image is refused before the decoder allocates anything. With
+    ``min_size`` = (h, w), a JPEG is decoded at the largest 1/2, 1/4 or 1/8 reduction that still
+    covers it (the query network's input size: a 640x480 frame for a 136x184 network decodes
+    at 320x240, and resizing it to the input costs less too).
     """
     raw = bytes(data)
     if not raw:
@@ -165,7 +183,9 @@ def decode_compressed(fmt: str, data, max_pixels=DEFAULT_MAX_PIXELS) -> np.ndarr
         raise ImageDecodeError(f'zero-size compressed image ({size[0]}x{size[1]})')
     check_pixels(*size, max_pixels, f'compressed image ({fmt!r}, {len(raw)} bytes)')
     try:
-        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+        flag = reduced_jpeg_flag(*size, min_size) if min_size and raw[:2] == b'\xff\xd8' \
+            else cv2.IMREAD_COLOR
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), flag)
     except cv2.error as exc:
         raise ImageDecodeError(f'corrupt compressed image (format {fmt!r}, {len(raw)} bytes): '
                                f'{str(exc).strip().splitlines()[-1]}') from None

@@ -145,6 +145,7 @@ def run_graph(cfg, map_path: str, workdir: Path, log=print) -> Dict:
     write_frames(records, workdir / 'frames.csv')
     log(f'[bench] graph: {len(records)} frames in {play_s:.1f} s; encoder stats {stats}')
     return {'records': records, 'play_s': play_s, 'stats': stats, 'rss': rss,
+            'client_late_skipped': client.late_skipped,
             'startup_s': round(startup_s, 1), 'network': network}
 
 
@@ -218,7 +219,8 @@ def summarize(raw: Dict, cfg) -> Dict:
                'frame_to_descriptor_p50_ms': _pct(to_desc, 50),
                'frame_to_descriptor_p99_ms': _pct(to_desc, 99),
                'descriptor_to_match_p50_ms': _pct(d_to_m, 50),
-               'descriptor_to_match_p99_ms': _pct(d_to_m, 99)}
+               'descriptor_to_match_p99_ms': _pct(d_to_m, 99),
+               'client_late_skipped': raw.get('client_late_skipped', 0)}
     return {'node': node, 'end_to_end': e2e_row,
             'memory': {'rss_mb': {k: v['rss'] for k, v in raw['rss'].items()},
                        'peak_rss_mb': {k: v['peak'] for k, v in raw['rss'].items()},

@@ -31,6 +31,7 @@ class BenchClient(ReplayClient):
             msg.header.frame_id = self.frame_id
             self._msgs.append(msg)
         self._count = 0
+        self.late_skipped = 0  # camera slots this process missed (see play_for)
 
     def _on_prior(self, msg) -> None:
         with self._lock:
@@ -42,6 +43,7 @@ class BenchClient(ReplayClient):
         """Forget the frames published so far."""
         with self._lock:
             self.records = {}
+        self.late_skipped = 0
 
     def publish_next(self) -> None:
         msg = self._msgs[self._count % len(self._msgs)]
@@ -58,13 +60,23 @@ class BenchClient(ReplayClient):
     def play_for(self, seconds: float, rate_hz: float,
                  drain_s: float = 2.0) -> Tuple[List[FrameRecord], float]:
         """Publish at ``rate_hz`` for ``seconds``, wait up to ``drain_s`` for the last priors;
-        (records, seconds spent publishing)."""
+        (records, seconds spent publishing). A slot this process reaches more than a period
+        late (it was descheduled) is skipped and counted in ``late_skipped``, as a camera
+        loses a frame, rather than published in a burst with the next ones."""
+        import gc
         period, t0 = 1.0 / rate_hz, time.monotonic()
         t_next = t0
-        while time.monotonic() - t0 < seconds:
-            self.publish_next()
-            t_next += period
-            time.sleep(max(0.0, t_next - time.monotonic()))
+        gc.disable()  # a collection in this process would stall the camera, not the nodes
+        try:
+            while time.monotonic() - t0 < seconds:
+                if time.monotonic() - t_next > period:  # this process fell a slot behind:
+                    self.late_skipped += 1             # like a camera, skip it, no burst
+                else:
+                    self.publish_next()
+                t_next += period
+                time.sleep(max(0.0, t_next - time.monotonic()))
+        finally:
+            gc.enable()
         play_s = time.monotonic() - t0
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:

@@ -34,10 +34,11 @@ def image_to_rgb(msg, max_pixels=imaging.DEFAULT_MAX_PIXELS) -> np.ndarray:
                               bool(msg.is_bigendian), max_pixels)
 
 
-def compressed_to_rgb(msg, max_pixels=imaging.DEFAULT_MAX_PIXELS) -> np.ndarray:
+def compressed_to_rgb(msg, max_pixels=imaging.DEFAULT_MAX_PIXELS, min_size=None) -> np.ndarray:
     """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB (H,W,3), header size checked
-    against ``max_pixels`` before decoding."""
-    return imaging.decode_compressed(msg.format, msg.data, max_pixels)
+    against ``max_pixels`` before decoding; a JPEG at a reduced size still covering
+    ``min_size`` = (h, w) when given (imaging.decode_compressed)."""
+    return imaging.decode_compressed(msg.format, msg.data, max_pixels, min_size)
 
 
 def rgb_to_image(rgb: np.ndarray, encoding: str = 'rgb8', msg_type=None,

@@ -53,6 +53,8 @@ class QueryEncoder(Component):
         msg_type, to_rgb = (Image, image_to_rgb) if cfg.transport == 'raw' \
             else (CompressedImage, compressed_to_rgb)
         decode = functools.partial(to_rgb, max_pixels=cfg.max_image_pixels)
+        if cfg.transport != 'raw' and self.local is None:  # local features want every pixel
+            decode = functools.partial(decode, min_size=self.encoder.input_size)
         self.subscription(msg_type, self.topic, lambda m: self._offer(m, decode), qos)
         self.camera_info = None
         if cfg.camera_info_topic:
