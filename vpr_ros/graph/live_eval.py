@@ -93,11 +93,12 @@ def _reset_matcher(client, timeout: float = 10.0) -> str:
     if not srv.wait_for_service(timeout_sec=timeout):
         return ('the matcher offers no vpr/trigger_relocalization service: its temporal state '
                 'includes the warm-up frames')
-    future = srv.call_async(Trigger.Request())
-    deadline = time.monotonic() + timeout
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return '' if future.done() else 'the matcher did not answer vpr/trigger_relocalization'
+    from vpr_ros.graph.service_call import call_service
+    try:
+        call_service(srv, Trigger.Request(), timeout)
+    except TimeoutError:
+        return 'the matcher did not answer vpr/trigger_relocalization'
+    return ''
 
 
 def _result(q, rec) -> FrameResult:

@@ -57,6 +57,7 @@ class ReplayClient:
         self.pub = self.node.create_publisher(msg_type, image_topic, 10)
         self.clock_pub = self.node.create_publisher(Clock, '/clock', 10) if publish_clock else None
         self.records: Dict[int, FrameRecord] = {}
+        self._stats_client = None  # query_encoder ~/stats (encoder_stats)
         self._lock = threading.Lock()
         self.node.create_subscription(Descriptor, descriptor_topic, self._on_descriptor, 50)
         self.node.create_subscription(PlaceMatch, match_topic, self._on_match, 50)
@@ -142,11 +143,11 @@ class ReplayClient:
         import json
         from std_srvs.srv import Trigger
         from vpr_ros.graph.service_call import call_service
-        cli = self.node.create_client(Trigger, '/query_encoder/stats')
-        try:  # read-only: sent again if an answer is lost while DDS matches the new client
-            stats = json.loads(call_service(cli, Trigger.Request(), timeout, resend=True).message)
-        finally:
-            self.node.destroy_client(cli)
+        if self._stats_client is None:  # one client, matched once
+            self._stats_client = self.node.create_client(Trigger, '/query_encoder/stats')
+        # read-only: sent again if an answer is lost while DDS matches the client
+        stats = json.loads(call_service(self._stats_client, Trigger.Request(), timeout,
+                                        resend=True).message)
         if since is None:
             return stats
         return {k: stats.get(k, 0) - since.get(k, 0)
